@@ -1,0 +1,295 @@
+"""Reference engine: a command-by-command, cycle-ordered simulation written to be read against the spec.
+
+It advances a global clock from event to event. In each visited cycle: (1) the host expands the current ISR
+or moves waiting requests into the channel queues, (2) every channel issues at most one command, (3) the
+host notices completed blocking ISRs, SYNCs and the EOC. A channel plans its next command from the timing
+table (simulator/dram/timing.py) and its row/mode state; nothing is batched or memoized here. Semantics:
+aim-isa.md 'Semantics that decide the cycle count', summarised in docs/device-model.md.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulator.config.schema import ArchConfig
+from simulator.dram.commands import COLUMN, MODE, MODE_ANY, MODE_BANK, MODE_REG, N_CMDS, OPENS, Cmd
+from simulator.dram.log import CommandLog, ReplayResult
+from simulator.dram.requests import DECODE, K_ALLBANK, K_EOC, K_NONE, K_REG, K_SINGLE, K_SYNC, requests_per_channel
+from simulator.dram.timing import SCOPE_BANK, SCOPE_CHANNEL, SCOPE_GROUP, build_constraints
+from simulator.trace.isr import IsrProgram, Op
+
+INF = float("inf")
+
+
+@dataclass
+class Request:
+    op: Op
+    kind: int
+    final: Cmd
+    conventional: bool
+    bank: int
+    row: int
+    entry: int = -1
+    issued: int = -1  # cycle of its final command (its departure)
+    ack: int = -1  # EOC / SYNC acknowledgement
+
+
+@dataclass
+class Plan:
+    t: int
+    cmd: Cmd
+    bank: int
+    row: int
+    req: Request | None  # None for refresh commands
+    final: bool
+
+
+class ChannelModel:
+    def __init__(self, cid: int, cfg: ArchConfig, rules: dict):
+        org, tm = cfg.organisation, cfg.timing
+        self.cid, self.nb, self.bpg = cid, org.banks, org.banks_per_group
+        self.rules = rules  # prev cmd -> [(next cmd, scope, cycles)]
+        self.bank_ok = [[0] * N_CMDS for _ in range(self.nb)]
+        self.group_ok = [[0] * N_CMDS for _ in range(org.bank_groups)]
+        self.chan_ok = [0] * N_CMDS
+        self.open_row = [-1] * self.nb
+        self.mode = MODE_BANK
+        self.last_issue = 0
+        self.last_done = 0
+        self.acts: list[int] = []
+        self.faw = tm.nFAW if cfg.controller.enforce_faw else 0
+        self.refi = tm.nREFI if cfg.refresh.enabled else 0
+        self.ref_due = tm.nREFI if cfg.refresh.enabled else INF
+        self.frfcfs = cfg.controller.conventional_scheduler == "frfcfs"
+        self.completion = cfg.completion.model_dump()
+        self.queue: deque[Request] = deque()
+        self.counts = [0] * N_CMDS
+        self.log: list[tuple[int, int, int, int, int]] | None = None
+
+    # -- addressing --------------------------------------------------------------------------------
+    def banks_of(self, cmd: Cmd, bank: int) -> range:
+        if cmd in (Cmd.ACT, Cmd.PRE, Cmd.RD, Cmd.WR, Cmd.REFpb, Cmd.MAC, Cmd.RDCP, Cmd.WRCP):
+            return range(bank, bank + 1)
+        if cmd in (Cmd.ACT4, Cmd.PRE4):
+            g = bank // self.bpg
+            return range(g * self.bpg, (g + 1) * self.bpg)
+        if cmd in (Cmd.WRGB, Cmd.TMOD, Cmd.SYNC, Cmd.EOC):
+            return range(0)
+        return range(self.nb)
+
+    # -- timing table --------------------------------------------------------------------------------
+    def earliest(self, cmd: Cmd, bank: int) -> int:
+        t = self.chan_ok[cmd]
+        banks = self.banks_of(cmd, bank)
+        for b in banks:
+            t = max(t, self.bank_ok[b][cmd])
+        for g in {b // self.bpg for b in banks}:
+            t = max(t, self.group_ok[g][cmd])
+        if self.faw and cmd in OPENS and len(self.acts) >= 4:
+            t = max(t, self.acts[-4] + self.faw)
+        return t
+
+    def issue(self, p: Plan) -> None:
+        cmd, t = p.cmd, p.t
+        banks = self.banks_of(cmd, p.bank)
+        groups = {b // self.bpg for b in banks}
+        for nxt, scope, cyc in self.rules.get(cmd, ()):
+            if scope == SCOPE_CHANNEL:
+                self.chan_ok[nxt] = max(self.chan_ok[nxt], t + cyc)
+            elif scope == SCOPE_GROUP:
+                for g in groups:
+                    self.group_ok[g][nxt] = max(self.group_ok[g][nxt], t + cyc)
+            else:
+                for b in banks:
+                    self.bank_ok[b][nxt] = max(self.bank_ok[b][nxt], t + cyc)
+        if cmd in OPENS:
+            for b in banks:
+                self.open_row[b] = p.row
+            self.acts.append(t)
+        elif cmd in (Cmd.PRE, Cmd.PRE4, Cmd.PREA, Cmd.WRA16, Cmd.REFab):
+            for b in banks:
+                self.open_row[b] = -1
+        elif cmd == Cmd.TMOD:
+            self.mode = MODE_REG if self.mode == MODE_BANK else MODE_BANK
+        if cmd == Cmd.REFab:
+            self.ref_due += self.refi
+        self.counts[cmd] += 1
+        self.last_issue = t
+        self.last_done = max(self.last_done, t + self.completion.get(cmd.name, 0))
+        if self.log is not None:
+            row = p.row if (cmd in OPENS or cmd in COLUMN) and cmd not in (Cmd.WRGB, Cmd.RDMAC16, Cmd.RDAF16,
+                                                                              Cmd.WRMAC16) else -1
+            self.log.append((t, self.cid, int(cmd), p.bank if len(banks) == 1 or cmd in (Cmd.ACT4, Cmd.PRE4)
+                             else -1, row))
+
+    # -- planning ------------------------------------------------------------------------------------
+    def next_command(self, req: Request) -> tuple[Cmd, int, int]:
+        """The request's next command given the row state (aim-isa.md rule 7)."""
+        if req.kind == K_ALLBANK:
+            if any(r not in (-1, req.row) for r in self.open_row):
+                return Cmd.PREA, -1, -1
+            if any(r == -1 for r in self.open_row):
+                return Cmd.ACT16, -1, req.row
+            return req.final, -1, req.row
+        if req.kind == K_SINGLE:
+            r = self.open_row[req.bank]
+            if r not in (-1, req.row):
+                return Cmd.PRE, req.bank, -1
+            if r == -1:
+                return Cmd.ACT, req.bank, req.row
+            return req.final, req.bank, req.row
+        return req.final, -1, -1  # register-mode command
+
+    def _with_mode_and_refresh(self, t: int, cmd: Cmd, bank: int, row: int, req: Request) -> Plan:
+        if t >= self.ref_due:  # refresh is due: it goes first (lazy refresh, docs/device-model.md)
+            base = max(self.ref_due, self.last_issue + 1)
+            rc = Cmd.PREA if any(r != -1 for r in self.open_row) else Cmd.REFab
+            tr = max(self.earliest(rc, -1), base)
+            if self.mode != MODE_BANK:
+                return Plan(tr, Cmd.TMOD, -1, -1, None, False)
+            return Plan(tr, rc, -1, -1, None, False)
+        if MODE[cmd] != MODE_ANY and MODE[cmd] != self.mode:
+            return Plan(t, Cmd.TMOD, -1, -1, req, False)  # TMOD when the command itself would be legal
+        return Plan(t, cmd, bank, row, req, cmd == req.final)
+
+    def plan(self) -> Plan | None:
+        if not self.queue:
+            return None
+        head = self.queue[0]
+        if head.kind in (K_EOC, K_SYNC):
+            return Plan(max(head.entry, self.last_issue + 1), head.final, -1, -1, head, True)
+        if head.conventional and self.frfcfs:
+            return self._plan_frfcfs()
+        cmd, bank, row = self.next_command(head)
+        t = max(self.earliest(cmd, bank), self.last_issue + 1, head.entry)
+        return self._with_mode_and_refresh(t, cmd, bank, row, head)
+
+    def _plan_frfcfs(self) -> Plan | None:
+        """First-ready first-come-first-served over the queued conventional requests: among the commands
+        that can issue earliest, row hits (column commands) first, then the oldest request. A PRE is held
+        back while another queued request still hits the row it would close."""
+        best = None
+        for age, req in enumerate(self.queue):
+            cmd, bank, row = self.next_command(req)
+            if cmd == Cmd.PRE and any(o is not req and o.bank == bank and o.row == self.open_row[bank]
+                                      for o in self.queue):
+                continue
+            t = max(self.earliest(cmd, bank), self.last_issue + 1, req.entry)
+            key = (t, 0 if cmd in COLUMN else 1, age)
+            if best is None or key < best[0]:
+                best = (key, cmd, bank, row, req)
+        if best is None:
+            return None
+        (t, _, _), cmd, bank, row, req = best
+        return self._with_mode_and_refresh(t, cmd, bank, row, req)
+
+    def execute(self, p: Plan) -> None:
+        req = p.req
+        if p.cmd in (Cmd.EOC, Cmd.SYNC):
+            self.last_issue = p.t  # EOC / SYNC use the command slot
+            req.issued = p.t
+            req.ack = max(p.t + 1, self.last_done + 1)
+            self.queue.remove(req)
+            return
+        self.issue(p)
+        if p.final:
+            req.issued = p.t
+            self.queue.remove(req)
+
+
+def run_reference(prog: IsrProgram, cfg: ArchConfig, keep_log: bool = False) -> ReplayResult:
+    start = time.perf_counter()
+    rules: dict = {}
+    for c in build_constraints(cfg.timing):
+        rules.setdefault(c.prev, []).append((c.next, c.scope, c.cycles))
+    n_ch, depth = cfg.organisation.channels, cfg.organisation.queue_depth
+    chans = [ChannelModel(c, cfg, rules) for c in range(n_ch)]
+    if keep_log:
+        for ch in chans:
+            ch.log = []
+
+    i, X, state, now, end = 0, 1, "expand", 1, None
+    pending: dict[int, deque[Request]] = {}
+    waiting: list[Request] = []
+    n_isr = len(prog)
+
+    while end is None:
+        # (1) host: expand the ISR that arrives now, then move requests into queues with room
+        while state == "expand" and now == X and i < n_isr:
+            op = Op(int(prog.op[i]))
+            kind, final, conv, _ = DECODE[op]
+            n = requests_per_channel(op, int(prog.opsize[i]))
+            mask = int(prog.mask[i])
+            if kind == K_NONE or n == 0 or mask == 0:
+                X, i = now + 1, i + 1  # host-side instruction: one cycle, no DRAM time
+                break
+            pending = {c: deque(Request(op, kind, final, bool(conv), int(prog.bank[i]), int(prog.row[i]))
+                                for _ in range(n)) for c in range(n_ch) if mask >> c & 1}
+            waiting = []
+            state = "entering"
+        if state == "entering":
+            for c, reqs in pending.items():
+                q = chans[c].queue
+                budget = len(reqs) if now == X else 1  # bulk at arrival, then one per cycle
+                while reqs and budget and len(q) < depth and (not q or q[0].conventional == reqs[0].conventional):
+                    r = reqs.popleft()
+                    r.entry = now
+                    q.append(r)
+                    waiting.append(r)
+                    budget -= 1
+            if all(not r for r in pending.values()):
+                op = waiting[0].op
+                if op in (Op.RD_MAC, Op.RD_AF, Op.SYNC, Op.EOC):
+                    state = "wait"
+                else:
+                    X, i, state = now + 1, i + 1, "expand"
+        # (2) channels: at most one command each
+        for ch in chans:
+            p = ch.plan()
+            if p is not None:
+                assert p.t >= now, "reference engine skipped a cycle"
+                if p.t == now:
+                    ch.execute(p)
+        # (3) host: blocking ISRs, SYNC and EOC
+        if state == "wait":
+            op = waiting[0].op
+            if op in (Op.RD_MAC, Op.RD_AF):
+                last = [r for r in waiting if r.issued >= 0]
+                if len(last) == len(waiting):
+                    comp = cfg.completion.RDMAC16 if op == Op.RD_MAC else cfg.completion.RDAF16
+                    X, i, state = max(r.issued + comp for r in waiting) + 1, i + 1, "expand"
+            elif all(r.ack >= 0 for r in waiting):
+                if op == Op.EOC:
+                    end = max(r.ack for r in waiting)
+                else:
+                    X, i, state = max(r.ack for r in waiting) + 1, i + 1, "expand"
+        if end is not None:
+            break
+        # next cycle in which anything can happen
+        nxt = [X] if state == "expand" else []
+        for c, ch in enumerate(chans):
+            p = ch.plan()
+            if p is not None:
+                nxt.append(p.t)
+                if state == "entering" and pending.get(c):
+                    nxt.append(p.t + 1)
+            if state == "entering" and pending.get(c):
+                q = ch.queue
+                if len(q) < depth and (not q or q[0].conventional == pending[c][0].conventional):
+                    nxt.append(now + 1)
+        if not nxt:
+            raise RuntimeError("reference engine stalled")  # cannot happen for a valid program
+        now = max(now + 1, min(nxt))
+
+    counts = np.array([ch.counts for ch in chans], dtype=np.int64)
+    log = None
+    if keep_log:
+        rows = [e for ch in chans for e in ch.log]
+        arr = np.array(rows, dtype=np.int64).reshape(-1, 5)
+        log = CommandLog(*(arr[:, k].copy() for k in range(5))).sorted()
+    return ReplayResult(cycles=int(end), tck_ns=cfg.timing.tck_ns, counts=counts, engine="reference",
+                        wall_s=time.perf_counter() - start, log=log)

@@ -1,0 +1,115 @@
+"""The timing table: every (preceding command, following command, scope) -> minimum gap in tCK.
+
+Both engines consume this one table (Ramulator-style: when a command issues, it pushes forward the
+earliest legal cycle of each command it constrains, at bank / bank-group / channel scope). The protocol
+checker does NOT use it: it re-derives each rule from the config on its own (simulator/dram/checker.py).
+
+Scopes: BANK applies when the two commands touch a common bank, GROUP a common bank group, CHANNEL always.
+Values and the derived gaps are the ones listed in aim-isa.md (AiM preset); the conventional GDDR6
+read/write turnarounds use the JEDEC-style formulas of the public GDDR6 model (nCL + nBL + 3 - nCWL + nWPRE
+for read->write, nCWL + nBL + nWTR for write->read).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from simulator.config.schema import Timing
+from simulator.dram.commands import N_CMDS, Cmd
+
+SCOPE_BANK, SCOPE_GROUP, SCOPE_CHANNEL = 0, 1, 2
+SCOPE_NAMES = ("bank", "bankgroup", "channel")
+
+C = Cmd
+ACTS = (C.ACT, C.ACT4, C.ACT16)
+PRES = (C.PRE, C.PRE4, C.PREA)
+BANK_READS = (C.RD, C.RDCP, C.MAC, C.MAC16)  # nRTP counts only from these (aim-isa.md)
+COLUMNS = (C.RD, C.WR, C.MAC, C.MAC16, C.AF16, C.EWMUL16, C.RDCP, C.WRCP, C.WRGB, C.RDMAC16, C.RDAF16, C.WRMAC16,
+           C.WRA16)
+BUS_READS = (C.RD, C.RDMAC16, C.RDAF16)  # drive the external data bus towards the host
+BUS_WRITES = (C.WR, C.WRA16, C.WRGB, C.WRMAC16)  # receive data from the host
+REFS = (C.REFab, C.REFpb)
+DRAM_CMDS = tuple(c for c in Cmd if c not in (C.TMOD, C.SYNC, C.EOC))
+
+
+@dataclass(frozen=True)
+class Constraint:
+    prev: Cmd
+    next: Cmd
+    scope: int
+    cycles: int
+    rule: str  # the datasheet name of the rule, for error messages and docs
+
+
+def build_constraints(t: Timing) -> tuple[Constraint, ...]:
+    rules: list[tuple[tuple, tuple, int, int, str]] = [
+        # --- same bank: row cycle ---
+        (ACTS, ACTS, SCOPE_BANK, t.nRC, "nRC"),
+        (ACTS, PRES, SCOPE_BANK, t.nRAS, "nRAS"),
+        (PRES, ACTS, SCOPE_BANK, t.nRP, "nRP"),
+        (ACTS, (C.RD,), SCOPE_BANK, t.nRCDRD, "nRCDRD"),
+        (ACTS, (C.WR, C.WRA16), SCOPE_BANK, t.nRCDWR, "nRCDWR"),
+        (ACTS, (C.MAC, C.MAC16), SCOPE_BANK, t.nRCDRDMAC, "nRCDRDMAC"),
+        (ACTS, (C.EWMUL16,), SCOPE_BANK, t.nRCDEWMUL, "nRCDEWMUL"),
+        (ACTS, (C.AF16,), SCOPE_BANK, t.nRCDRDAF, "nRCDRDAF"),
+        (ACTS, (C.RDCP,), SCOPE_BANK, t.nRCDRDCP, "nRCDRDCP"),
+        (ACTS, (C.WRCP,), SCOPE_BANK, t.nRCDWRCP, "nRCDWRCP"),
+        (BANK_READS, PRES, SCOPE_BANK, t.nRTP, "nRTP"),
+        ((C.WR, C.WRCP), PRES, SCOPE_BANK, t.nCWL + t.nBL + t.nWR, "nCWL+nBL+nWR"),
+        ((C.EWMUL16,), PRES, SCOPE_BANK, t.nCWL + t.nWR, "nCWL+nWR"),
+        ((C.WRA16,), ACTS, SCOPE_BANK, t.nCWL + t.nBL + t.nWR + t.nRP, "nCWL+nBL+nWR+nRP"),
+        # --- refresh ---
+        (PRES, REFS, SCOPE_BANK, t.nRP, "nRP"),
+        (ACTS, REFS, SCOPE_BANK, t.nRC, "nRC"),
+        ((C.WRA16,), REFS, SCOPE_BANK, t.nCWL + t.nBL + t.nWR + t.nRP, "nCWL+nBL+nWR+nRP"),
+        ((C.REFab,), ACTS + REFS, SCOPE_BANK, t.nRFC, "nRFC"),
+        ((C.REFpb,), ACTS + REFS, SCOPE_BANK, t.nRFCpb, "nRFCpb"),
+        # --- activate to activate, other banks ---
+        (ACTS, ACTS, SCOPE_GROUP, t.nRRDL, "nRRDL"),
+        (ACTS, ACTS, SCOPE_CHANNEL, t.nRRDS, "nRRDS"),
+        # --- column to column ---
+        (COLUMNS, COLUMNS, SCOPE_GROUP, t.nCCDL, "nCCDL"),
+        (COLUMNS, COLUMNS, SCOPE_CHANNEL, t.nCCDS, "nCCDS"),
+        (BUS_READS, BUS_READS, SCOPE_CHANNEL, t.nBL, "nBL"),
+        (BUS_WRITES, BUS_WRITES, SCOPE_CHANNEL, t.nBL, "nBL"),
+        # --- read -> write bus turnaround (tRTW) ---
+        ((C.RD,), (C.WR, C.WRA16), SCOPE_CHANNEL, t.nCL + t.nBL + 3 - t.nCWL + t.nWPRE, "nRTW"),
+        ((C.RD,), (C.WRGB, C.WRMAC16), SCOPE_CHANNEL, t.nCL + t.nBL + 3 - t.nCWLREG + t.nWPRE, "nRTW"),
+        ((C.RDMAC16, C.RDAF16), (C.WR, C.WRA16), SCOPE_CHANNEL, t.nCLREG + t.nBL + 3 - t.nCWL + t.nWPRE, "nRTW"),
+        ((C.RDMAC16, C.RDAF16), (C.WRGB, C.WRMAC16), SCOPE_CHANNEL,
+         t.nCLREG + t.nBL + 3 - t.nCWLREG + t.nWPRE, "nRTW"),
+        # --- write -> read turnaround (tWTR) ---
+        ((C.WR, C.WRA16), (C.RD, C.RDMAC16, C.RDAF16), SCOPE_CHANNEL, t.nCWL + t.nBL + t.nWTRS, "nWTRS"),
+        ((C.WR, C.WRA16), (C.RD, C.RDMAC16, C.RDAF16), SCOPE_GROUP, t.nCWL + t.nBL + t.nWTRL, "nWTRL"),
+        ((C.WRGB, C.WRMAC16), (C.RD, C.RDMAC16, C.RDAF16), SCOPE_CHANNEL, t.nCWLREG + t.nBL + t.nWTRS, "nWTRS"),
+        ((C.WRMAC16,), (C.RD, C.RDMAC16, C.RDAF16), SCOPE_GROUP, t.nCWLREG + t.nBL + t.nWTRL, "nWTRL"),
+        # --- mode switch: nothing but the TMOD's own delay follows a TMOD (aim-isa.md rule 5) ---
+        ((C.TMOD,), DRAM_CMDS, SCOPE_CHANNEL, t.nMODCH, "nMODCH"),
+    ]
+    out = []
+    for prevs, nexts, scope, cycles, rule in rules:
+        if cycles <= 0:
+            continue  # a gap of 0 is no constraint (e.g. RDMAC16 -> WR: nCLREG + nBL + 3 - nCWL + nWPRE = 0)
+        for p in prevs:
+            for n in nexts:
+                out.append(Constraint(Cmd(p), Cmd(n), scope, int(cycles), rule))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class TimingArrays:
+    """The table as dense arrays for Numba: gap[scope, prev, next] (0 = no constraint)."""
+
+    gap: np.ndarray  # int64 [3, N_CMDS, N_CMDS]
+
+
+@lru_cache(maxsize=64)
+def timing_arrays(t: Timing) -> TimingArrays:
+    gap = np.zeros((3, N_CMDS, N_CMDS), dtype=np.int64)
+    for c in build_constraints(t):
+        gap[c.scope, c.prev, c.next] = max(gap[c.scope, c.prev, c.next], c.cycles)
+    gap.setflags(write=False)
+    return TimingArrays(gap)
