@@ -146,7 +146,8 @@ class ChannelModel:
 
     def _with_mode_and_refresh(self, t: int, cmd: Cmd, bank: int, row: int, req: Request) -> Plan:
         if t >= self.ref_due:  # refresh is due: it goes first (lazy refresh, docs/device-model.md)
-            base = max(self.ref_due, self.last_issue + 1)
+            # noticed when the request is planned: never before the request reached the queue
+            base = max(self.ref_due, self.last_issue + 1, req.entry)
             rc = Cmd.PREA if any(r != -1 for r in self.open_row) else Cmd.REFab
             tr = max(self.earliest(rc, -1), base)
             if self.mode != MODE_BANK:
@@ -174,6 +175,8 @@ class ChannelModel:
         back while another queued request still hits the row it would close."""
         best = None
         for age, req in enumerate(self.queue):
+            if not req.conventional:
+                continue  # a trailing EOC / SYNC waits until the conventional requests have left
             cmd, bank, row = self.next_command(req)
             if cmd == Cmd.PRE and any(o is not req and o.bank == bank and o.row == self.open_row[bank]
                                       for o in self.queue):
@@ -199,6 +202,13 @@ class ChannelModel:
         if p.final:
             req.issued = p.t
             self.queue.remove(req)
+
+
+def _compatible(queue: deque, req: Request) -> bool:
+    """AiM and conventional requests never share a queue (aim-isa.md rule 8); EOC / SYNC fit either."""
+    if not queue or req.kind in (K_EOC, K_SYNC):
+        return True
+    return all(r.conventional == req.conventional for r in queue if r.kind not in (K_EOC, K_SYNC))
 
 
 def run_reference(prog: IsrProgram, cfg: ArchConfig, keep_log: bool = False) -> ReplayResult:
@@ -235,7 +245,7 @@ def run_reference(prog: IsrProgram, cfg: ArchConfig, keep_log: bool = False) -> 
             for c, reqs in pending.items():
                 q = chans[c].queue
                 budget = len(reqs) if now == X else 1  # bulk at arrival, then one per cycle
-                while reqs and budget and len(q) < depth and (not q or q[0].conventional == reqs[0].conventional):
+                while reqs and budget and len(q) < depth and _compatible(q, reqs[0]):
                     r = reqs.popleft()
                     r.entry = now
                     q.append(r)
@@ -279,7 +289,7 @@ def run_reference(prog: IsrProgram, cfg: ArchConfig, keep_log: bool = False) -> 
                     nxt.append(p.t + 1)
             if state == "entering" and pending.get(c):
                 q = ch.queue
-                if len(q) < depth and (not q or q[0].conventional == pending[c][0].conventional):
+                if len(q) < depth and _compatible(q, pending[c][0]):
                     nxt.append(now + 1)
         if not nxt:
             raise RuntimeError("reference engine stalled")  # cannot happen for a valid program

@@ -1,0 +1,439 @@
+"""Fast engine: the same controller semantics as the reference engine, compiled with Numba.
+
+Exactness comes from computing every command's issue cycle from the same timing table; speed from two
+exact shortcuts (ARCHITECTURE.md 'Where speed comes from'):
+1. Bursts. After the first request of an instruction (which may need TMOD, PREA, ACT16), its remaining
+   requests are identical row-hit column commands: each issues at max(previous + self-gap, its queue entry
+   cycle), and the constraints they leave behind are those of the last one (timing updates are maxima), so
+   the table is updated once per instruction, not once per command.
+2. Channel classes. Channels that received identical streams are in identical states: we keep one state per
+   class and split a class only when an instruction's channel mask cuts through it.
+The host's ISR delivery (queue entry, blocking ISRs, SYNC, EOC) is computed per instruction from each class's
+ring of recent departure cycles. Only in-order queues are modelled here; a trace whose conventional requests
+need FR-FCFS is replayed with the reference engine (simulator/dram/replay.py says so in the result).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from numba import njit
+
+from simulator.config.schema import ArchConfig
+from simulator.dram.commands import MODE, N_CMDS, TOUCH, Cmd
+from simulator.dram.log import CommandLog, ReplayResult
+from simulator.dram.requests import K_ALLBANK, K_EOC, K_NONE, K_REG, K_SINGLE, K_SYNC, decode_arrays
+from simulator.dram.timing import timing_arrays
+from simulator.trace.isr import IsrProgram
+
+_ACT, _PRE, _PREA, _REFAB, _ACT4, _PRE4, _ACT16, _WRA16, _TMOD = (
+    int(Cmd.ACT), int(Cmd.PRE), int(Cmd.PREA), int(Cmd.REFab), int(Cmd.ACT4), int(Cmd.PRE4), int(Cmd.ACT16),
+    int(Cmd.WRA16), int(Cmd.TMOD))
+_EOC, _SYNC = int(Cmd.EOC), int(Cmd.SYNC)
+_TOUCH = np.array([TOUCH[c] for c in Cmd], dtype=np.int64)
+_MODE = np.array([MODE[c] for c in Cmd], dtype=np.int64)
+_IS_OPEN = np.array([c in (Cmd.ACT, Cmd.ACT4, Cmd.ACT16) for c in Cmd], dtype=np.int64)
+_IS_CLOSE = np.array([c in (Cmd.PRE, Cmd.PRE4, Cmd.PREA, Cmd.WRA16, Cmd.REFab) for c in Cmd], dtype=np.int64)
+_ROW_IN_LOG = np.array([c in (Cmd.ACT, Cmd.ACT4, Cmd.ACT16, Cmd.RD, Cmd.WR, Cmd.MAC, Cmd.MAC16, Cmd.AF16,
+                              Cmd.EWMUL16, Cmd.RDCP, Cmd.WRCP, Cmd.WRA16) for c in Cmd], dtype=np.int64)
+
+
+def _rules_csr(gap: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Nonzero (scope, next, cycles) per preceding command, as CSR arrays."""
+    ptr = np.zeros(N_CMDS + 1, np.int64)
+    rows = []
+    for p in range(N_CMDS):
+        for s in range(3):
+            for n in range(N_CMDS):
+                if gap[s, p, n] > 0:
+                    rows.append((s, n, gap[s, p, n]))
+        ptr[p + 1] = len(rows)
+    arr = np.array(rows, dtype=np.int64).reshape(-1, 3)
+    return ptr, arr[:, 0].copy(), arr[:, 1].copy(), arr[:, 2].copy()
+
+
+@njit(cache=True)
+def _bank_range(cmd, bank, nb, bpg, touch):
+    k = touch[cmd]
+    if k == 0:
+        return 0, 0
+    if k == 3 or bank < 0:
+        return 0, nb
+    if k == 2:
+        g = bank // bpg
+        return g * bpg, (g + 1) * bpg
+    return bank, bank + 1
+
+
+@njit(cache=True)
+def _earliest(k, cmd, bank, st_bank, st_group, st_chan, acts, n_acts, faw, nb, bpg, touch, is_open):
+    t = st_chan[k, cmd]
+    b0, b1 = _bank_range(cmd, bank, nb, bpg, touch)
+    for b in range(b0, b1):
+        if st_bank[k, b, cmd] > t:
+            t = st_bank[k, b, cmd]
+    if b1 > b0:
+        for g in range(b0 // bpg, (b1 - 1) // bpg + 1):
+            if st_group[k, g, cmd] > t:
+                t = st_group[k, g, cmd]
+    if faw > 0 and is_open[cmd] == 1 and n_acts[k] >= 4:
+        v = acts[k, (n_acts[k] - 4) % 4] + faw
+        if v > t:
+            t = v
+    return t
+
+
+@njit(cache=True)
+def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
+         rptr, rscope, rnext, rcyc, touch, mode_of, is_open, is_close, row_in_log, completion,
+         dkind, dcmd, dconv, dblock, dcolcount, keep_log):
+    ncmd = touch.shape[0]
+    st_bank = np.zeros((n_ch, nb, ncmd), np.int64)
+    st_group = np.zeros((n_ch, ng, ncmd), np.int64)
+    st_chan = np.zeros((n_ch, ncmd), np.int64)
+    open_row = -np.ones((n_ch, nb), np.int64)
+    mode = np.zeros(n_ch, np.int64)
+    last_issue = np.zeros(n_ch, np.int64)
+    last_done = np.zeros(n_ch, np.int64)
+    acts = np.zeros((n_ch, 4), np.int64)
+    n_acts = np.zeros(n_ch, np.int64)
+    big = np.int64(1) << 62
+    ref_due = np.full(n_ch, refi if refi > 0 else big, np.int64)
+    ring = np.zeros((n_ch, depth), np.int64)
+    nreq = np.zeros(n_ch, np.int64)
+    last_conv = -np.ones(n_ch, np.int64)
+    last_leave = np.zeros(n_ch, np.int64)
+    counts = np.zeros((n_ch, ncmd), np.int64)
+    chan_class = np.zeros(n_ch, np.int64)
+    parent = -np.ones(n_ch, np.int64)
+    cut = np.zeros(n_ch, np.int64)
+    ncls = 1
+    cap = 1024 if keep_log else 1
+    lg = np.zeros((cap, 6), np.int64)  # cycle, class, cmd, bank, row, (unused)
+    nlog = 0
+    in_cnt = np.zeros(n_ch, np.int64)
+    tot_cnt = np.zeros(n_ch, np.int64)
+    X = np.int64(1)
+    end = np.int64(-1)
+
+    for i in range(ops.shape[0]):
+        op = ops[i]
+        kind = dkind[op]
+        mask = masks[i]
+        if kind == 0 or mask == 0:
+            X += 1
+            continue
+        n = opsizes[i] if dcolcount[op] == 1 else 1
+        final = dcmd[op]
+        conv = dconv[op]
+        bank = banks[i]
+        row = rows[i]
+        # split classes that the mask cuts through
+        for k in range(ncls):
+            in_cnt[k] = 0
+            tot_cnt[k] = 0
+        for c in range(n_ch):
+            k = chan_class[c]
+            tot_cnt[k] += 1
+            if (mask >> c) & 1:
+                in_cnt[k] += 1
+        n_old = ncls
+        for k in range(n_old):
+            if in_cnt[k] > 0 and in_cnt[k] < tot_cnt[k]:
+                k2 = ncls
+                ncls += 1
+                st_bank[k2] = st_bank[k]
+                st_group[k2] = st_group[k]
+                st_chan[k2] = st_chan[k]
+                open_row[k2] = open_row[k]
+                mode[k2] = mode[k]
+                last_issue[k2] = last_issue[k]
+                last_done[k2] = last_done[k]
+                acts[k2] = acts[k]
+                n_acts[k2] = n_acts[k]
+                ref_due[k2] = ref_due[k]
+                ring[k2] = ring[k]
+                nreq[k2] = nreq[k]
+                last_conv[k2] = last_conv[k]
+                last_leave[k2] = last_leave[k]
+                counts[k2] = counts[k]
+                parent[k2] = k
+                cut[k2] = nlog
+                for c in range(n_ch):
+                    if chan_class[c] == k and (mask >> c) & 1:
+                        chan_class[c] = k2
+                in_cnt[k2] = in_cnt[k]
+                tot_cnt[k2] = in_cnt[k]
+                in_cnt[k] = 0
+        x_next = np.int64(0)
+        for k in range(ncls):
+            if in_cnt[k] == 0:
+                continue
+            prev_e = np.int64(-1)
+            t_prev = np.int64(-1)
+            burst_from = -1  # index of the request whose final command started the current burst
+            pitch_first = np.int64(0)
+            self_gap = np.int64(1)
+            for s in range(3):
+                g = np.int64(0)
+                for q in range(rptr[final], rptr[final + 1]):
+                    if rnext[q] == final and rscope[q] == s:
+                        g = rcyc[q]
+                if s < 2 and touch[final] == 0:
+                    g = 0
+                if g > self_gap:
+                    self_gap = g
+            e_last = np.int64(0)
+            t_last = np.int64(0)
+            for j in range(n):
+                # --- queue entry cycle of this request (aim-isa.md rule 3, rule 8) ---
+                idx = nreq[k]
+                e = X
+                if idx >= depth:
+                    v = ring[k, (idx - depth) % depth] + 1
+                    if v > e:
+                        e = v
+                if kind != K_EOC and kind != K_SYNC and last_conv[k] >= 0 and last_conv[k] != conv:
+                    v = last_leave[k] + 1
+                    if v > e:
+                        e = v
+                if prev_e > X and prev_e + 1 > e:
+                    e = prev_e + 1
+                prev_e = e
+                if kind == K_EOC or kind == K_SYNC:
+                    t = e
+                    if last_issue[k] + 1 > t:
+                        t = last_issue[k] + 1
+                    last_issue[k] = t
+                    ack = t + 1
+                    if last_done[k] + 1 > ack:
+                        ack = last_done[k] + 1
+                    ring[k, idx % depth] = t
+                    nreq[k] = idx + 1
+                    last_leave[k] = t
+                    if ack > x_next:
+                        x_next = ack
+                    continue
+                # --- burst path: identical row-hit column command after the instruction's first ---
+                if burst_from >= 0:
+                    if j == burst_from + 1:
+                        t = pitch_first
+                    else:
+                        t = t_prev + self_gap
+                    if e > t:
+                        t = e
+                    if t < ref_due[k]:
+                        if keep_log:
+                            if nlog >= cap:
+                                cap *= 2
+                                lg2 = np.zeros((cap, 6), np.int64)
+                                lg2[:nlog] = lg[:nlog]
+                                lg = lg2
+                            lg[nlog, 0] = t
+                            lg[nlog, 1] = k
+                            lg[nlog, 2] = final
+                            lg[nlog, 3] = bank if touch[final] == 1 else -1
+                            lg[nlog, 4] = row if row_in_log[final] == 1 else -1
+                            nlog += 1
+                        counts[k, final] += 1
+                        t_prev = t
+                        ring[k, idx % depth] = t
+                        nreq[k] = idx + 1
+                        last_leave[k] = t
+                        last_conv[k] = conv
+                        e_last = e
+                        t_last = t
+                        continue
+                    # refresh due: settle the burst's last command, then take the general path
+                    burst_from = -1
+                    _apply(k, final, bank, row, t_prev, st_bank, st_group, st_chan, open_row, mode, last_issue,
+                           last_done, acts, n_acts, ref_due, refi, nb, bpg, rptr, rscope, rnext, rcyc, touch,
+                           is_open, is_close, completion, counts, False)
+                    counts[k, final] -= 0
+                # --- general path: command by command, exactly as the reference engine plans it ---
+                while True:
+                    if kind == K_ALLBANK:
+                        other = False
+                        closed = False
+                        for b in range(nb):
+                            r = open_row[k, b]
+                            if r == -1:
+                                closed = True
+                            elif r != row:
+                                other = True
+                        if other:
+                            cmd, cb, cr = _PREA, -1, -1
+                        elif closed:
+                            cmd, cb, cr = _ACT16, -1, row
+                        else:
+                            cmd, cb, cr = final, -1, row
+                    elif kind == K_SINGLE:
+                        r = open_row[k, bank]
+                        if r != -1 and r != row:
+                            cmd, cb, cr = _PRE, bank, -1
+                        elif r == -1:
+                            cmd, cb, cr = _ACT, bank, row
+                        else:
+                            cmd, cb, cr = final, bank, row
+                    else:
+                        cmd, cb, cr = final, -1, -1
+                    t = _earliest(k, cmd, cb, st_bank, st_group, st_chan, acts, n_acts, faw, nb, bpg, touch,
+                                  is_open)
+                    if last_issue[k] + 1 > t:
+                        t = last_issue[k] + 1
+                    if e > t:
+                        t = e
+                    if t >= ref_due[k]:
+                        base = ref_due[k]
+                        if last_issue[k] + 1 > base:
+                            base = last_issue[k] + 1
+                        if e > base:
+                            base = e
+                        anyopen = False
+                        for b in range(nb):
+                            if open_row[k, b] != -1:
+                                anyopen = True
+                        rc = _PREA if anyopen else _REFAB
+                        tr = _earliest(k, rc, -1, st_bank, st_group, st_chan, acts, n_acts, faw, nb, bpg, touch,
+                                       is_open)
+                        if base > tr:
+                            tr = base
+                        if mode[k] != 0:
+                            rc = _TMOD
+                        cmd, cb, cr, t = rc, -1, -1, tr
+                    elif mode_of[cmd] >= 0 and mode_of[cmd] != mode[k]:
+                        cmd, cb, cr = _TMOD, -1, -1
+                    _apply(k, cmd, cb, cr, t, st_bank, st_group, st_chan, open_row, mode, last_issue, last_done,
+                           acts, n_acts, ref_due, refi, nb, bpg, rptr, rscope, rnext, rcyc, touch, is_open,
+                           is_close, completion, counts, True)
+                    if keep_log:
+                        if nlog >= cap:
+                            cap *= 2
+                            lg2 = np.zeros((cap, 6), np.int64)
+                            lg2[:nlog] = lg[:nlog]
+                            lg = lg2
+                        lg[nlog, 0] = t
+                        lg[nlog, 1] = k
+                        lg[nlog, 2] = cmd
+                        lg[nlog, 3] = cb if (touch[cmd] == 1 or touch[cmd] == 2) else -1
+                        lg[nlog, 4] = cr if row_in_log[cmd] == 1 else -1
+                        nlog += 1
+                    if cmd == final:
+                        break
+                t_prev = t
+                ring[k, idx % depth] = t
+                nreq[k] = idx + 1
+                last_leave[k] = t
+                last_conv[k] = conv
+                e_last = e
+                t_last = t
+                # the next request of this instruction is a pure row hit: start a burst
+                burst_from = j
+                pitch_first = _earliest(k, final, bank if kind == K_SINGLE else -1, st_bank, st_group, st_chan,
+                                        acts, n_acts, faw, nb, bpg, touch, is_open)
+                if t + 1 > pitch_first:
+                    pitch_first = t + 1
+            if burst_from >= 0 and t_prev > last_issue[k]:
+                # settle the burst: only its last command constrains what follows
+                _apply(k, final, bank, row, t_prev, st_bank, st_group, st_chan, open_row, mode, last_issue,
+                       last_done, acts, n_acts, ref_due, refi, nb, bpg, rptr, rscope, rnext, rcyc, touch,
+                       is_open, is_close, completion, counts, False)
+            if kind == K_EOC or kind == K_SYNC:
+                continue
+            if dblock[op] == 1:
+                v = t_last + completion[final] + 1
+            else:
+                v = e_last + 1
+            if v > x_next:
+                x_next = v
+        if kind == K_EOC:
+            end = x_next  # the cycle in which the last channel acknowledges EOC
+            break
+        X = x_next + 1 if kind == K_SYNC else x_next  # after SYNC: one cycle after the last acknowledgement
+    return end, counts, chan_class, parent, cut, lg[:nlog], ncls
+
+
+@njit(cache=True)
+def _apply(k, cmd, bank, row, t, st_bank, st_group, st_chan, open_row, mode, last_issue, last_done, acts, n_acts,
+           ref_due, refi, nb, bpg, rptr, rscope, rnext, rcyc, touch, is_open, is_close, completion, counts, count):
+    b0, b1 = _bank_range(cmd, bank, nb, bpg, touch)
+    for q in range(rptr[cmd], rptr[cmd + 1]):
+        s = rscope[q]
+        nx = rnext[q]
+        v = t + rcyc[q]
+        if s == 2:
+            if v > st_chan[k, nx]:
+                st_chan[k, nx] = v
+        elif s == 1:
+            if b1 > b0:
+                for g in range(b0 // bpg, (b1 - 1) // bpg + 1):
+                    if v > st_group[k, g, nx]:
+                        st_group[k, g, nx] = v
+        else:
+            for b in range(b0, b1):
+                if v > st_bank[k, b, nx]:
+                    st_bank[k, b, nx] = v
+    if is_open[cmd] == 1:
+        for b in range(b0, b1):
+            open_row[k, b] = row
+        acts[k, n_acts[k] % 4] = t
+        n_acts[k] += 1
+    elif is_close[cmd] == 1:
+        for b in range(b0, b1):
+            open_row[k, b] = -1
+    if cmd == 21:  # TMOD
+        mode[k] = 1 - mode[k]
+    if cmd == 5:  # REFab
+        ref_due[k] += refi
+    if count:
+        counts[k, cmd] += 1
+    last_issue[k] = t
+    v = t + completion[cmd]
+    if v > last_done[k]:
+        last_done[k] = v
+
+
+def needs_reference(prog: IsrProgram, cfg: ArchConfig) -> bool:
+    """FR-FCFS reorders conventional requests; the fast engine models in-order queues only."""
+    if cfg.controller.conventional_scheduler != "frfcfs":
+        return False
+    kind, _, conv, _, _ = decode_arrays()
+    return bool(np.any(conv[prog.op] == 1))
+
+
+def run_fast(prog: IsrProgram, cfg: ArchConfig, keep_log: bool = False) -> ReplayResult:
+    start = time.perf_counter()
+    org, tm = cfg.organisation, cfg.timing
+    gap = timing_arrays(tm).gap
+    rptr, rscope, rnext, rcyc = _rules_csr(gap)
+    completion = np.zeros(N_CMDS, np.int64)
+    for name, v in cfg.completion.model_dump().items():
+        completion[int(Cmd[name])] = v
+    dkind, dcmd, dconv, dblock, dcol = decode_arrays()
+    end, counts, chan_class, parent, cut, lg, ncls = _run(
+        prog.op, prog.opsize, prog.mask.astype(np.int64), prog.bank, prog.row, org.channels, org.banks,
+        org.banks_per_group, org.bank_groups, org.queue_depth, tm.nREFI if cfg.refresh.enabled else 0,
+        tm.nFAW if cfg.controller.enforce_faw else 0, rptr, rscope, rnext, rcyc, _TOUCH, _MODE, _IS_OPEN,
+        _IS_CLOSE, _ROW_IN_LOG, completion, dkind, dcmd, dconv, dblock, dcol, keep_log)
+    per_channel = counts[chan_class]
+    log = _expand_log(lg, chan_class, parent, cut) if keep_log else None
+    return ReplayResult(cycles=int(end), tck_ns=tm.tck_ns, counts=per_channel, engine="fast",
+                        wall_s=time.perf_counter() - start, log=log, extra={"channel_classes": int(ncls)})
+
+
+def _expand_log(lg: np.ndarray, chan_class: np.ndarray, parent: np.ndarray, cut: np.ndarray) -> CommandLog:
+    """A channel's commands are its class's entries plus its ancestors' entries from before each split."""
+    pos = np.arange(lg.shape[0])
+    parts = []
+    for ch, k in enumerate(chan_class):
+        sel = np.zeros(lg.shape[0], bool)
+        limit = lg.shape[0]
+        while k >= 0:
+            sel |= (lg[:, 1] == k) & (pos < limit)
+            limit = cut[k] if parent[k] >= 0 else limit
+            k = parent[k]
+        rows = lg[sel]
+        parts.append(np.column_stack([rows[:, 0], np.full(len(rows), ch), rows[:, 2], rows[:, 3], rows[:, 4]]))
+    arr = np.concatenate(parts) if parts else np.zeros((0, 5), np.int64)
+    return CommandLog(*(arr[:, i].astype(np.int64) for i in range(5))).sorted()
