@@ -1,0 +1,203 @@
+"""Independent protocol checker: re-checks a command log against the datasheet rules.
+
+Written apart from the engines on purpose: it shares nothing with them but the config (and the command
+names). It keeps its own per-bank / per-group / per-channel history of the last command of each kind and
+tests each command against every rule that could forbid it, in issue order. Rules are listed in
+docs/device-model.md; each check names the rule it enforces.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from simulator.config.schema import ArchConfig
+from simulator.dram.commands import Cmd
+from simulator.dram.log import CommandLog
+
+NEG = -(10**12)
+
+_REG_CMDS = {"WRGB", "WRMAC16", "RDMAC16", "RDAF16"}
+_ALL_BANK = {"PREA", "REFab", "ACT16", "MAC16", "AF16", "EWMUL16", "RDMAC16", "RDAF16", "WRMAC16", "WRA16"}
+_ACTS = {"ACT", "ACT4", "ACT16"}
+_PRES = {"PRE", "PRE4", "PREA"}
+_NEED_ROW = {"RD", "WR", "MAC", "MAC16", "AF16", "EWMUL16", "RDCP", "WRCP", "WRA16"}
+_COLUMN = _NEED_ROW | _REG_CMDS
+_RCD = {"RD": "nRCDRD", "WR": "nRCDWR", "WRA16": "nRCDWR", "MAC": "nRCDRDMAC", "MAC16": "nRCDRDMAC",
+        "EWMUL16": "nRCDEWMUL", "AF16": "nRCDRDAF", "RDCP": "nRCDRDCP", "WRCP": "nRCDWRCP"}
+
+
+@dataclass(frozen=True)
+class Violation:
+    cycle: int
+    channel: int
+    cmd: str
+    bank: int
+    rule: str
+    detail: str
+
+    def __str__(self) -> str:
+        where = f"bank {self.bank}" if self.bank >= 0 else "all banks"
+        return f"cycle {self.cycle}, channel {self.channel}: {self.cmd} ({where}) violates {self.rule}: {self.detail}"
+
+
+class _Chan:
+    def __init__(self, nb: int, ng: int):
+        self.mode = "bank"
+        self.tmod = NEG
+        self.last_cycle = NEG
+        self.open = [-1] * nb
+        self.b_act, self.b_pre, self.b_read, self.b_write = [NEG] * nb, [NEG] * nb, [NEG] * nb, [NEG] * nb
+        self.b_ewmul, self.b_wra, self.b_refab, self.b_refpb = [NEG] * nb, [NEG] * nb, [NEG] * nb, [NEG] * nb
+        self.g_act, self.g_col, self.g_wr, self.g_wrmac = [NEG] * ng, [NEG] * ng, [NEG] * ng, [NEG] * ng
+        self.c_act = self.c_col = self.c_rd = self.c_rdreg = self.c_wr = self.c_wrreg = NEG
+        self.c_busrd = self.c_buswr = NEG
+        self.acts: list[int] = []
+
+
+def check_log(log: CommandLog, cfg: ArchConfig, first_only: bool = False) -> list[Violation]:
+    org, t = cfg.organisation, cfg.timing
+    nb, bpg = org.banks, org.banks_per_group
+    chans: dict[int, _Chan] = {}
+    out: list[Violation] = []
+
+    for cycle, ch, name, bank, row in log.rows():
+        st = chans.setdefault(ch, _Chan(nb, org.bank_groups))
+        if name in ("SYNC", "EOC"):
+            continue
+        if name in _ALL_BANK:
+            banks = list(range(nb))
+        elif name in ("ACT4", "PRE4"):
+            g0 = bank // bpg
+            banks = list(range(g0 * bpg, (g0 + 1) * bpg))
+        elif name in ("WRGB", "TMOD"):
+            banks = []
+        else:
+            banks = [bank]
+        groups = sorted({b // bpg for b in banks})
+        found: list[Violation] = []
+
+        def need(ok: bool, rule: str, detail: str, b: int = bank if len(banks) == 1 else -1) -> None:
+            if not ok:
+                found.append(Violation(cycle, ch, name, b, rule, detail))
+
+        def gap(prev: int, cycles: int, rule: str, what: str) -> None:
+            if prev > NEG:
+                need(cycle - prev >= cycles, rule, f"needs >= {cycles} cycles after {what} at cycle {prev}, "
+                                                   f"got {cycle - prev}")
+
+        need(cycle > st.last_cycle, "one command per channel per cycle",
+             f"another command issued at cycle {st.last_cycle}")
+        gap(st.tmod, t.nMODCH, "nMODCH", "TMOD")
+        if name != "TMOD":
+            want = "register" if name in _REG_CMDS else "bank"
+            need(st.mode == want, "mode", f"needs {want} mode, channel is in {st.mode} mode")
+
+        if name in _ACTS:
+            for b in banks:
+                need(st.open[b] in (-1, row), "row state", f"bank {b} still has row {st.open[b]} open", b)
+                gap(st.b_act[b], t.nRC, "nRC", f"ACT to bank {b}")
+                gap(st.b_pre[b], t.nRP, "nRP", f"PRE of bank {b}")
+                gap(st.b_wra[b], t.nCWL + t.nBL + t.nWR + t.nRP, "nCWL+nBL+nWR+nRP", f"WRA16 of bank {b}")
+                gap(st.b_refab[b], t.nRFC, "nRFC", "REFab")
+                gap(st.b_refpb[b], t.nRFCpb, "nRFCpb", f"REFpb of bank {b}")
+            for g in groups:
+                gap(st.g_act[g], t.nRRDL, "nRRDL", f"ACT in bank group {g}")
+            gap(st.c_act, t.nRRDS, "nRRDS", "ACT in this channel")
+            if cfg.controller.enforce_faw and len(st.acts) >= 4:
+                gap(st.acts[-4], t.nFAW, "nFAW", "the fourth-last ACT")
+        if name in _PRES:
+            for b in banks:
+                gap(st.b_act[b], t.nRAS, "nRAS", f"ACT of bank {b}")
+                gap(st.b_read[b], t.nRTP, "nRTP", f"read/MAC of bank {b}")
+                gap(st.b_write[b], t.nCWL + t.nBL + t.nWR, "nCWL+nBL+nWR", f"write of bank {b}")
+                gap(st.b_ewmul[b], t.nCWL + t.nWR, "nCWL+nWR", f"EWMUL16 of bank {b}")
+        if name in ("REFab", "REFpb"):
+            for b in banks:
+                need(st.open[b] == -1, "row state", f"bank {b} must be precharged before refresh", b)
+                gap(st.b_pre[b], t.nRP, "nRP", f"PRE of bank {b}")
+                gap(st.b_act[b], t.nRC, "nRC", f"ACT of bank {b}")
+                gap(st.b_wra[b], t.nCWL + t.nBL + t.nWR + t.nRP, "nCWL+nBL+nWR+nRP", f"WRA16 of bank {b}")
+                gap(st.b_refab[b], t.nRFC, "nRFC", "REFab")
+                gap(st.b_refpb[b], t.nRFCpb, "nRFCpb", f"REFpb of bank {b}")
+        if name in _NEED_ROW:
+            for b in banks:
+                need(st.open[b] == row, "row state", f"bank {b} has row {st.open[b]} open, command targets {row}", b)
+                gap(st.b_act[b], getattr(t, _RCD[name]), _RCD[name], f"ACT of bank {b}")
+        if name in _COLUMN:
+            for g in groups:
+                gap(st.g_col[g], t.nCCDL, "nCCDL", f"column command in bank group {g}")
+            gap(st.c_col, t.nCCDS, "nCCDS", "column command in this channel")
+        if name in ("RD", "RDMAC16", "RDAF16"):
+            gap(st.c_busrd, t.nBL, "nBL", "data-bus read")
+            gap(st.c_wr, t.nCWL + t.nBL + t.nWTRS, "nWTRS", "WR")
+            gap(st.c_wrreg, t.nCWLREG + t.nBL + t.nWTRS, "nWTRS", "WRGB/WRMAC16")
+            for g in groups:
+                gap(st.g_wr[g], t.nCWL + t.nBL + t.nWTRL, "nWTRL", f"WR in bank group {g}")
+                gap(st.g_wrmac[g], t.nCWLREG + t.nBL + t.nWTRL, "nWTRL", "WRMAC16")
+        if name in ("WR", "WRA16", "WRGB", "WRMAC16"):
+            gap(st.c_buswr, t.nBL, "nBL", "data-bus write")
+            cwl = t.nCWL if name in ("WR", "WRA16") else t.nCWLREG
+            gap(st.c_rd, t.nCL + t.nBL + 3 - cwl + t.nWPRE, "nRTW", "RD")
+            gap(st.c_rdreg, t.nCLREG + t.nBL + 3 - cwl + t.nWPRE, "nRTW", "RDMAC16/RDAF16")
+
+        if found:
+            out.append(found[0])
+            if first_only:
+                return out
+
+        # --- update history ---
+        st.last_cycle = cycle
+        if name == "TMOD":
+            st.tmod = cycle
+            st.mode = "register" if st.mode == "bank" else "bank"
+        if name in _ACTS:
+            for b in banks:
+                st.b_act[b] = cycle
+                st.open[b] = row
+            for g in groups:
+                st.g_act[g] = cycle
+            st.c_act = cycle
+            st.acts.append(cycle)
+        if name in _PRES or name == "WRA16":
+            for b in banks:
+                st.open[b] = -1
+                if name != "WRA16":
+                    st.b_pre[b] = cycle
+        for b in banks:
+            if name in ("RD", "RDCP", "MAC", "MAC16"):
+                st.b_read[b] = cycle
+            if name in ("WR", "WRCP"):
+                st.b_write[b] = cycle
+            if name == "EWMUL16":
+                st.b_ewmul[b] = cycle
+            if name == "WRA16":
+                st.b_wra[b] = cycle
+            if name == "REFab":
+                st.b_refab[b] = cycle
+            if name == "REFpb":
+                st.b_refpb[b] = cycle
+        if name in _COLUMN:
+            for g in groups:
+                st.g_col[g] = cycle
+            st.c_col = cycle
+        if name in ("RD", "RDMAC16", "RDAF16"):
+            st.c_busrd = cycle
+            if name == "RD":
+                st.c_rd = cycle
+            else:
+                st.c_rdreg = cycle
+        if name in ("WR", "WRA16", "WRGB", "WRMAC16"):
+            st.c_buswr = cycle
+            if name in ("WR", "WRA16"):
+                st.c_wr = cycle
+                for g in groups:
+                    st.g_wr[g] = cycle
+            else:
+                st.c_wrreg = cycle
+                if name == "WRMAC16":
+                    for g in groups:
+                        st.g_wrmac[g] = cycle
+    return out
+
+
+assert {c.name for c in Cmd} >= _COLUMN | _ACTS | _PRES  # names stay in sync with the command set

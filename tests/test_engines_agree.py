@@ -1,0 +1,46 @@
+"""The fast engine and the reference engine agree command for command on random ISR traces, and the
+independent protocol checker finds no violation in either."""
+
+import random
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from isr_gen import random_isr
+from simulator.config import load_arch
+from simulator.dram.checker import check_log
+from simulator.dram.fast import run_fast
+from simulator.dram.reference import run_reference
+from simulator.trace.isr import parse_isr
+
+VARIANTS = {
+    "default": [],
+    "refresh": ["refresh.enabled=true", "timing.nREFI=400"],
+    "faw": ["controller.enforce_faw=true"],
+    "fcfs-conventional": ["controller.conventional_scheduler=fcfs"],
+    "slow-mode-switch": ["timing.nMODCH=7", "timing.nCCDL=3", "organisation.queue_depth=5"],
+}
+CFGS = {k: load_arch("aim_gddr6", ["organisation.channels=4"] + v) for k, v in VARIANTS.items()}
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), variant=st.sampled_from(sorted(VARIANTS)), n=st.integers(1, 30))
+def test_fast_equals_reference(seed, variant, n):
+    cfg = CFGS[variant]
+    text = random_isr(random.Random(seed), 4, n, conventional=variant == "fcfs-conventional")
+    prog = parse_isr(text, cfg.organisation)
+    ref = run_reference(prog, cfg, keep_log=True)
+    fast = run_fast(prog, cfg, keep_log=True)
+    assert fast.cycles == ref.cycles
+    assert fast.log.rows() == ref.log.rows()
+    assert (fast.counts == ref.counts).all()
+    assert check_log(ref.log, cfg) == []
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 30))
+def test_frfcfs_reference_is_legal(seed, n):
+    cfg = CFGS["default"]
+    prog = parse_isr(random_isr(random.Random(seed), 4, n, conventional=True), cfg.organisation)
+    res = run_reference(prog, cfg, keep_log=True)
+    assert check_log(res.log, cfg) == []
