@@ -56,9 +56,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"pimsim replay: {args.trace} on {cfg.name} ({cfg.organisation.channels} channels, config {out['config_hash']})")
     print(f"  cycles      {res.cycles:>14,d}   ({res.time_ns:,.1f} ns at tCK = {res.tck_ns} ns)")
     print(f"  engine      {res.engine:>14s}   wall {res.wall_s:.3f} s")
-    total = sum(v["total"] for v in out["commands"].values())
-    if res.wall_s > 0:
-        print(f"  speed       {total / res.wall_s:>14,.0f}   DRAM commands per second")
     print(f"  {'command':<10s} {'per channel (max)':>18s} {'total':>14s}")
     for name, v in out["commands"].items():
         print(f"  {name:<10s} {v['per_channel_max']:>18,d} {v['total']:>14,d}")
