@@ -1,0 +1,129 @@
+"""A measured baseline profile (`pimsim baseline measure -o profile.yaml`): schema, writer and loader.
+
+    schema: pimsim-baseline-profile/1
+    model: gpt2-small            context: 128            dtype: fp32            device: cpu
+    ms_per_token: 12.3           ms_per_token_samples: [...]   cpu_ms_per_token: 12.1 (process CPU time)
+    power_w: null | 41.0         energy_per_token_j: null | 0.5        power_source: none | rapl | nvml
+    warmup: 3  repeats: 10  threads: 2  host: {...}
+
+`pimsim run --baseline-profile profile.yaml` uses `profile_result(load_profile(path))` in place of a model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from simulator.baselines.model import BaselineResult
+from simulator.errors import PimsimError
+
+PROFILE_SCHEMA = "pimsim-baseline-profile/1"
+
+
+class _ProfileModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_: Literal["pimsim-baseline-profile/1"] = Field(alias="schema")
+    model: str = Field(min_length=1)
+    context: int = Field(gt=0)
+    dtype: Literal["fp32", "bf16", "fp16"]
+    device: str = Field(min_length=1)
+    ms_per_token: float = Field(gt=0)
+    ms_per_token_samples: list[float] = Field(min_length=1)
+    cpu_ms_per_token: float | None = Field(default=None, gt=0)
+    warmup: int = Field(ge=0)
+    repeats: int = Field(gt=0)
+    threads: int | None = None
+    power_w: float | None = Field(default=None, gt=0)
+    energy_per_token_j: float | None = Field(default=None, gt=0)
+    power_source: Literal["none", "rapl", "nvml"] = "none"
+    host: dict = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MeasuredProfile:
+    model: str
+    context: int
+    dtype: str
+    device: str
+    ms_per_token: float
+    ms_per_token_samples: tuple[float, ...]
+    warmup: int
+    repeats: int
+    threads: int | None
+    power_w: float | None
+    energy_per_token_j: float | None
+    power_source: str
+    host: dict
+    cpu_ms_per_token: float | None = None   # process CPU time per step (median): robust to preemption
+
+    def as_dict(self) -> dict:
+        return {
+            "schema": PROFILE_SCHEMA, "model": self.model, "context": self.context, "dtype": self.dtype,
+            "device": self.device, "ms_per_token": self.ms_per_token,
+            "ms_per_token_samples": list(self.ms_per_token_samples), "cpu_ms_per_token": self.cpu_ms_per_token,
+            "warmup": self.warmup,
+            "repeats": self.repeats, "threads": self.threads, "power_w": self.power_w,
+            "energy_per_token_j": self.energy_per_token_j, "power_source": self.power_source,
+            "host": dict(self.host),
+        }
+
+
+def profile_from_data(data: object, source: str) -> MeasuredProfile:
+    if not isinstance(data, dict):
+        raise PimsimError(f"{source}: a baseline profile must be a mapping (schema, model, ms_per_token, ...)")
+    try:
+        m = _ProfileModel.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err.get("loc", ())).replace("schema_", "schema") or "(top level)"
+        kind = err.get("type", "")
+        if kind == "missing":
+            why = "missing required field"
+        elif kind == "extra_forbidden":
+            why = "unknown key"
+        elif kind == "literal_error" and loc == "schema":
+            why = f"expected {PROFILE_SCHEMA!r}, got {err.get('input')!r} (write it with `pimsim baseline measure`)"
+        else:
+            why = f"{err.get('msg', 'invalid value')}, got {err.get('input')!r}"
+        raise PimsimError(f"{source}: {loc}: {why}") from None
+    return MeasuredProfile(
+        model=m.model, context=m.context, dtype=m.dtype, device=m.device, ms_per_token=m.ms_per_token,
+        ms_per_token_samples=tuple(m.ms_per_token_samples), cpu_ms_per_token=m.cpu_ms_per_token, warmup=m.warmup, repeats=m.repeats,
+        threads=m.threads, power_w=m.power_w, energy_per_token_j=m.energy_per_token_j,
+        power_source=m.power_source, host=dict(m.host),
+    )
+
+
+def load_profile(path: str | Path) -> MeasuredProfile:
+    """Read and validate a profile file (yaml.safe_load). Errors are one line naming file and field."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PimsimError(f"{path}: cannot read baseline profile ({exc.__class__.__name__})") from None
+    except yaml.YAMLError:
+        raise PimsimError(f"{path}: YAML syntax error in baseline profile") from None
+    return profile_from_data(data, str(path))
+
+
+def save_profile(profile: MeasuredProfile, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(profile.as_dict(), sort_keys=False), encoding="utf-8")
+
+
+def profile_result(profile: MeasuredProfile) -> BaselineResult:
+    """A measured profile as a BaselineResult (energy is NaN when no power reading was available)."""
+    lat = profile.ms_per_token * 1e-3
+    if profile.energy_per_token_j is not None:
+        energy = profile.energy_per_token_j
+    elif profile.power_w is not None:
+        energy = profile.power_w * lat
+    else:
+        energy = float("nan")
+    name = f"measured:{profile.device}:{profile.host.get('cpu') or profile.host.get('gpu') or 'host'}"
+    return BaselineResult(name=name, latency_s=lat, energy_j=energy,
+                          breakdown={"measured_s": lat, "power_w": profile.power_w or float("nan")})

@@ -1,0 +1,247 @@
+"""The software workload of one batch-1 decode step, as a baseline sees it: a list of `BaselineOp`s.
+
+The op list follows what an unoptimised HF-transformers eager stack actually launches (transformers 5.x,
+`modeling_gpt2.py` / `modeling_llama.py`, read for this purpose; counts are in `docs/baselines.md`):
+  per layer: layer_norm (1 kernel); Conv1D/Linear = addmm (1 each); DynamicCache.update = torch.cat of the
+  whole K and V cache (2 kernels that **copy the cache every step**); SDPA (1 fused kernel; `attn="eager"`:
+  matmul, scale, mask, softmax, matmul = 5); merge heads = transpose().contiguous() (1 copy); residual add
+  (1); GPT-2's `gelu_new` written in Python = 8 elementwise kernels (pow, mul, add, mul, tanh, add, mul,
+  mul); SwiGLU = silu + mul (2); HF's LlamaRMSNorm = 7 small kernels (to fp32, pow, mean, add, rsqrt, mul,
+  to dtype, mul counted as 7 with the cast fused into the first).
+  once per token: token + position embedding lookups and their add (3), final norm (1), LM head (1).
+Bytes: weights in the weight dtype; activations read + written in the activation dtype; `kv_bytes` is the
+KV-cache traffic (attention reads K and V; with `kv_update="concat"` the cat reads the old cache and writes
+the new one, K and V).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from simulator.errors import PimsimError
+
+#: (weight bytes, activation bytes) per element for each supported dtype. int8: weight-only quantisation
+#: with 16-bit activations (the usual int8 inference path).
+DTYPES: dict[str, tuple[int, int]] = {"fp32": (4, 4), "fp16": (2, 2), "bf16": (2, 2), "int8": (1, 2)}
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """The few numbers of a decoder-only transformer a baseline needs."""
+
+    layers: int
+    d_model: int
+    heads: int
+    head_dim: int
+    ffn: int
+    vocab: int
+    ctx_limit: int
+    kv_heads: int | None = None            # None = heads (multi-head attention)
+    ffn_kind: Literal["gelu", "swiglu"] = "gelu"
+    norm: Literal["layernorm", "rmsnorm"] = "layernorm"
+    name: str = "model"
+    learned_positions: bool = True         # False = RoPE (applied to q and k every layer)
+    bias: bool = True
+    fused_qkv: bool = True                 # GPT-2's c_attn is one matrix; LLaMA has q/k/v projections
+
+    def __post_init__(self) -> None:
+        for f in ("layers", "d_model", "heads", "head_dim", "ffn", "vocab", "ctx_limit"):
+            v = getattr(self, f)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise PimsimError(f"ModelShape.{f}: must be a positive integer, got {v!r}")
+        if self.kv_heads is not None and (self.kv_heads < 1 or self.heads % self.kv_heads):
+            raise PimsimError(f"ModelShape.kv_heads: must divide heads ({self.heads}), got {self.kv_heads}")
+        if self.ffn_kind not in ("gelu", "swiglu"):
+            raise PimsimError(f"ModelShape.ffn_kind: gelu or swiglu, got {self.ffn_kind!r}")
+        if self.norm not in ("layernorm", "rmsnorm"):
+            raise PimsimError(f"ModelShape.norm: layernorm or rmsnorm, got {self.norm!r}")
+
+    @property
+    def n_kv_heads(self) -> int:
+        return self.kv_heads or self.heads
+
+
+@dataclass(frozen=True)
+class BaselineOp:
+    """One operator of one decode step. `count` = executions per token (the layer count for `per_layer` ops)."""
+
+    kind: str
+    flops: int                  # per execution
+    weight_bytes: int           # per execution
+    activation_bytes: int       # per execution, read + written
+    kv_bytes: int               # per execution, KV-cache bytes read + written
+    kernels: int                # launched kernels per execution (0 = fused into a neighbour)
+    per_layer: bool
+    count: int = 1
+    name: str = ""
+    dtype: str = "fp32"         # compute dtype (selects the preset's throughput)
+
+    @property
+    def bytes(self) -> int:
+        return self.weight_bytes + self.activation_bytes + self.kv_bytes
+
+
+def model_shape(name: str) -> ModelShape:
+    """A ModelShape for a model-zoo name (gpt2-small ... gpt3-xl, smollm2-135m)."""
+    from simulator.trace.zoo import get_model  # the trace library's model zoo (one source of truth)
+
+    return shape_from_config(get_model(name))
+
+
+def shape_from_config(cfg) -> ModelShape:
+    """From a `simulator.trace.schema.ModelConfig`."""
+    return ModelShape(
+        layers=cfg.n_layers, d_model=cfg.d_model, heads=cfg.n_heads, head_dim=cfg.head_dim, ffn=cfg.ffn_dim,
+        vocab=cfg.vocab_size, ctx_limit=cfg.context_limit, kv_heads=cfg.n_kv_heads, ffn_kind=cfg.ffn_kind,
+        norm=cfg.norm_kind, name=cfg.name, learned_positions=cfg.position == "learned", bias=cfg.linear_bias,
+        fused_qkv=cfg.family != "llama",
+    )
+
+
+def _check(ctx: int, dtype: str, shape: ModelShape | None = None) -> tuple[int, int]:
+    if dtype not in DTYPES:
+        raise PimsimError(f"dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
+    if not isinstance(ctx, int) or ctx < 1:
+        raise PimsimError(f"context {ctx!r}: must be a positive integer (keys in the cache incl. this token)")
+    if shape is not None and ctx > shape.ctx_limit:
+        raise PimsimError(f"context {ctx}: exceeds the model's limit {shape.ctx_limit} ({shape.name})")
+    return DTYPES[dtype]
+
+
+def workload_from_model(shape: ModelShape, ctx: int, dtype: str = "fp32", *,
+                        attn: Literal["sdpa", "eager"] = "sdpa",
+                        kv_update: Literal["concat", "inplace"] = "concat") -> list[BaselineOp]:
+    """Ops of one decode step with `ctx` keys in the cache (this token included), HF-eager style."""
+    wb, ab = _check(ctx, dtype, shape)
+    d, hd, H, KV, F, L = shape.d_model, shape.head_dim, shape.heads, shape.n_kv_heads, shape.ffn, shape.layers
+    A, KVD = H * hd, KV * hd
+    bias = 1 if shape.bias else 0
+    ops: list[BaselineOp] = []
+
+    def op(kind, flops, w, act, kv=0, kernels=1, per_layer=True, name=""):
+        ops.append(BaselineOp(kind=kind, flops=int(flops), weight_bytes=int(w), activation_bytes=int(act),
+                              kv_bytes=int(kv), kernels=kernels, per_layer=per_layer, count=L if per_layer else 1,
+                              name=name or kind, dtype=dtype))
+
+    def norm(name, per_layer):
+        if shape.norm == "layernorm":  # one fused kernel, ~8 flops/element; weight + bias in the act dtype
+            op("layernorm", 8 * d, 2 * d * ab, 2 * d * ab, kernels=1, per_layer=per_layer, name=name)
+        else:  # HF LlamaRMSNorm in eager PyTorch: 7 elementwise kernels, each reading and writing d values
+            op("rmsnorm", 5 * d, d * ab, 7 * 2 * d * 4, kernels=7, per_layer=per_layer, name=name)
+
+    def linear(name, k, n, kernels=1, kind="gemv", per_layer=True):
+        op(kind, 2 * k * n, k * n * wb + bias * n * ab, (k + n) * ab, kernels=kernels, per_layer=per_layer,
+           name=name)
+
+    # once per token, before the layers: token (+ position) row lookups (+ their add)
+    if shape.learned_positions:
+        op("embedding", d, 2 * d * wb, 4 * d * ab, kernels=3, per_layer=False, name="embed")
+    else:
+        op("embedding", 0, d * wb, d * ab, kernels=1, per_layer=False, name="embed")
+    # the layer pattern
+    norm("ln_1", True)
+    linear("attn.qkv", d, A + 2 * KVD, kernels=1 if shape.fused_qkv else 3)
+    if not shape.learned_positions:  # RoPE on q and k: HF apply_rotary_pos_emb = ~10 small kernels
+        op("rope", 6 * (A + KVD), 0, 4 * (A + KVD) * ab, kernels=10, name="attn.rope")
+    kv_cache = 2 * ctx * KVD * ab  # K + V of this layer
+    if kv_update == "concat":  # torch.cat: read the old cache, write the new one
+        op("kv_append", 0, 0, 2 * KVD * ab, kv=2 * kv_cache - 2 * KVD * ab, kernels=2, name="attn.kv_append")
+    else:
+        op("kv_append", 0, 0, 2 * KVD * ab, kv=2 * KVD * ab, kernels=2, name="attn.kv_append")
+    rep = 0 if KV == H else 2  # HF repeat_kv for grouped-query attention copies K and V to H heads
+    score_kernels = 1 if attn == "sdpa" else 2  # eager: matmul + scale
+    op("attn_score", 2 * A * ctx, 0, A * ab + H * ctx * ab * (0 if attn == "sdpa" else 2), kv=kv_cache // 2,
+       kernels=score_kernels + rep, name="attn.score")
+    op("softmax", 5 * H * ctx, 0, 0 if attn == "sdpa" else 4 * H * ctx * ab, kernels=0 if attn == "sdpa" else 2,
+       name="attn.softmax")
+    op("attn_value", 2 * A * ctx, 0, A * ab + (0 if attn == "sdpa" else H * ctx * ab), kv=kv_cache // 2,
+       kernels=0 if attn == "sdpa" else 1, name="attn.value")
+    op("copy", 0, 0, 2 * A * ab, kernels=1, name="attn.merge_heads")
+    linear("attn.o_proj", A, d)
+    op("residual_add", d, 0, 3 * d * ab, kernels=1, name="attn.residual")
+    norm("ln_2", True)
+    if shape.ffn_kind == "gelu":
+        linear("mlp.up", d, F)
+        op("gelu", 10 * F, 0, 8 * 2 * F * ab, kernels=8, name="mlp.act")  # 8 elementwise kernels, F in + F out
+    else:
+        linear("mlp.gate_up", d, 2 * F, kernels=2)
+        op("swiglu", 5 * F, 0, 5 * F * ab, kernels=2, name="mlp.act")
+    linear("mlp.down", F, d)
+    op("residual_add", d, 0, 3 * d * ab, kernels=1, name="mlp.residual")
+    # once per token, after the layers
+    norm("ln_f", False)
+    op("lm_head", 2 * d * shape.vocab, d * shape.vocab * wb, (d + shape.vocab) * ab, kernels=1, per_layer=False,
+       name="lm_head")
+    return ops
+
+
+def workload_from_trace(trace, ctx: int, dtype: str = "fp32", *,
+                        attn: Literal["sdpa", "eager"] = "sdpa",
+                        kv_update: Literal["concat", "inplace"] = "concat") -> list[BaselineOp]:
+    """Ops of one decode step of a `simulator.trace` Trace (a `pimtrace/1` file, e.g. from `derive_trace`).
+
+    FLOPs and weight bytes come from the trace (so quantised / pruned weights count at their stored size,
+    scaled to `dtype`'s weight width only when the trace weight is unquantised); kernel counts and the extra
+    traffic of the HF eager stack (cache concatenation, multi-kernel activations) come from the same rules
+    as `workload_from_model`, keyed by op kind.
+    """
+    wb, ab = _check(ctx, dtype)
+    model = trace.model
+    shape = shape_from_config(model)
+    if ctx > shape.ctx_limit:
+        raise PimsimError(f"context {ctx}: exceeds the model's limit {shape.ctx_limit} ({shape.name})")
+    ref = {o.name: o for o in workload_from_model(shape, ctx, dtype, attn=attn, kv_update=kv_update)}
+    by_kind = {}
+    for o in ref.values():
+        by_kind.setdefault(o.kind, o)
+    ops: list[BaselineOp] = []
+    for t in trace.ops:
+        per_layer = t.scope == "layer"
+        macs = t.macs(ctx)
+        w = 0
+        for wi in t.weights:
+            if wi.role == "embedding" and t.kind == "embedding":
+                bits = wi.quant.bits_per_weight if wi.quant.scheme != "none" else wb * 8
+                w += int(-(-wi.in_features * bits // 8))
+            elif wi.role in ("weight", "embedding"):
+                bits = wi.quant.bits_per_weight if wi.quant.scheme != "none" else wb * 8
+                w += int(-(-wi.numel * bits // 8))
+            else:
+                w += wi.numel * ab
+        # the reference op of the same role gives kernels and stack-specific extra traffic
+        r = ref.get(t.name) or by_kind.get(t.kind)
+        kernels = r.kernels if r else 1
+        if t.kind in ("gemv", "lm_head"):
+            act = ((t.in_features or 0) + (t.out_features or 0)) * ab
+            kv = 0
+            flops = 2 * macs
+        elif r is not None:
+            act, kv, flops = r.activation_bytes, r.kv_bytes, (2 * macs if macs else r.flops)
+        else:
+            act, kv, flops = t.act_bytes(ctx), 0, t.elements(ctx)
+        if t.kind == "embedding":  # one row lookup each; the reference op counted lookups + add together
+            kernels, act, kv, flops = 1, model.d_model * ab, 0, 0
+        elif t.kind == "add":
+            kernels, act, kv, flops = 1, 3 * model.d_model * ab, 0, model.d_model
+        ops.append(BaselineOp(kind=t.kind, flops=int(flops), weight_bytes=int(w), activation_bytes=int(act),
+                              kv_bytes=int(kv), kernels=kernels, per_layer=per_layer,
+                              count=model.n_layers if per_layer else 1, name=t.name, dtype=dtype))
+    # HF's merge-heads copy has no trace op: add it after attn_value
+    for i, o in enumerate(ops):
+        if o.kind == "attn_value":
+            ops.insert(i + 1, ref["attn.merge_heads"])
+            break
+    return ops
+
+
+def totals(workload: list[BaselineOp]) -> dict[str, int]:
+    """Per-token sums (count-weighted): flops, bytes by class, kernels."""
+    out = {"flops": 0, "weight_bytes": 0, "activation_bytes": 0, "kv_bytes": 0, "kernels": 0}
+    for o in workload:
+        out["flops"] += o.count * o.flops
+        out["weight_bytes"] += o.count * o.weight_bytes
+        out["activation_bytes"] += o.count * o.activation_bytes
+        out["kv_bytes"] += o.count * o.kv_bytes
+        out["kernels"] += o.count * o.kernels
+    return out

@@ -1,0 +1,282 @@
+"""Baselines: workload counts, the analytic model against hand-computed values, presets, profiles, CLI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+import pytest
+import yaml
+
+from simulator.baselines import (
+    BaselineOp, ModelShape, list_presets, load_preset, load_profile, model_shape, predict, profile_result,
+    save_profile, totals, workload_from_model,
+)
+from simulator.baselines.calibrate import preset_from_measurements
+from simulator.baselines.presets import PRESET_DIR, preset_from_data
+from simulator.baselines.profile import MeasuredProfile, profile_from_data
+from simulator.errors import PimsimError
+
+GPT2_SMALL = ModelShape(layers=12, d_model=768, heads=12, head_dim=64, ffn=3072, vocab=50257, ctx_limit=1024,
+                        name="gpt2-small")
+
+
+def c(v, s="test"):
+    return {"value": v, "source": s}
+
+
+def tiny_preset(kind="cpu", power_model="utilisation", **sw):
+    software = {"host_us_per_kernel": c(10), "device_us_per_kernel": c(0), "layer_overhead_us": c(100),
+                "token_overhead_us": c(50)}
+    software.update({k: c(v) for k, v in sw.items()})
+    return preset_from_data({
+        "name": "tiny", "kind": kind,
+        "memory": {"bandwidth_gbs": c(100), "bandwidth_efficiency": c(0.5)},          # 50 GB/s achievable
+        "compute": {"fp32_tflops": c(2), "efficiency": c(0.5)},                      # 1 TFLOP/s achievable
+        "power": {"model": power_model, "tdp_w": c(100), "idle_w": c(20)},
+        "software": software,
+    }, "tiny.yaml")
+
+
+# ---------------------------------------------------------------- workload
+def test_gpt2_small_weight_bytes_and_flops_by_hand():
+    t = totals(workload_from_model(GPT2_SMALL, 128, "fp32"))
+    d, f, v = 768, 3072, 50257
+    per_layer_w = (d * 3 * d + d * d + d * f + f * d) * 4      # matrices, fp32
+    per_layer_b = (3 * d + d + f + d) * 4 + 2 * 2 * d * 4     # linear biases + 2 layernorms (w, b)
+    emb = 2 * d * 4                                            # one token row + one position row
+    head = d * v * 4 + 2 * d * 4                               # tied LM head read in full + ln_f
+    assert t["weight_bytes"] == 12 * (per_layer_w + per_layer_b) + emb + head
+    gemv_flops = 12 * 2 * (d * 3 * d + d * d + d * f + f * d) + 2 * d * v
+    attn_flops = 12 * 2 * 2 * d * 128
+    # elementwise: 2 layernorms x 8d, softmax 5 x heads x ctx, gelu 10 f, 2 residuals; ln_f 8d; embedding add d
+    elementwise = 12 * (2 * 8 * d + 5 * 12 * 128 + 10 * f + 2 * d) + 8 * d + d
+    assert t["flops"] == gemv_flops + attn_flops + elementwise
+    # 20 kernels per layer (1 ln + 1 qkv + 2 cat + 1 sdpa + 1 copy + 1 o + 1 add + 1 ln + 1 up + 8 gelu + 1 down
+    # + 1 add) + 3 embedding + 1 ln_f + 1 lm_head
+    assert t["kernels"] == 12 * 20 + 5
+
+
+def test_kv_concat_traffic_by_hand():
+    ops = {o.name: o for o in workload_from_model(GPT2_SMALL, 1000, "bf16")}
+    cache = 2 * 1000 * 768 * 2                 # K and V of one layer, bf16
+    assert ops["attn.kv_append"].kv_bytes == 2 * cache - 2 * 768 * 2   # read old cache + write new one
+    assert ops["attn.score"].kv_bytes + ops["attn.value"].kv_bytes == cache
+    inplace = {o.name: o for o in workload_from_model(GPT2_SMALL, 1000, "bf16", kv_update="inplace")}
+    assert inplace["attn.kv_append"].kv_bytes == 2 * 768 * 2
+
+
+def test_dtype_and_context_effects():
+    f32 = totals(workload_from_model(GPT2_SMALL, 128, "fp32"))
+    b16 = totals(workload_from_model(GPT2_SMALL, 128, "bf16"))
+    i8 = totals(workload_from_model(GPT2_SMALL, 128, "int8"))
+    assert f32["weight_bytes"] > b16["weight_bytes"] > i8["weight_bytes"]
+    assert all(o.dtype == "bf16" for o in workload_from_model(GPT2_SMALL, 8, "bf16"))
+    assert totals(workload_from_model(GPT2_SMALL, 1024, "fp32"))["kv_bytes"] > f32["kv_bytes"]
+    with pytest.raises(PimsimError, match="exceeds"):
+        workload_from_model(GPT2_SMALL, 2048, "fp32")
+    with pytest.raises(PimsimError, match="dtype"):
+        workload_from_model(GPT2_SMALL, 8, "fp8")
+    with pytest.raises(PimsimError, match="ModelShape.layers"):
+        ModelShape(layers=0, d_model=8, heads=1, head_dim=8, ffn=8, vocab=8, ctx_limit=8)
+
+
+def test_swiglu_rmsnorm_gqa_model():
+    shape = model_shape("smollm2-135m")
+    assert shape.ffn_kind == "swiglu" and shape.norm == "rmsnorm" and shape.n_kv_heads == 3
+    kinds = {o.kind for o in workload_from_model(shape, 64, "bf16")}
+    assert {"rmsnorm", "swiglu", "rope"} <= kinds and "gelu" not in kinds
+
+
+def test_trace_workload_matches_model_workload():
+    derive = pytest.importorskip("simulator.trace.derive")
+    from simulator.baselines import workload_from_trace
+
+    trace = derive.derive_trace("gpt2-small")
+    a = totals(workload_from_trace(trace, 256, "fp32"))
+    b = totals(workload_from_model(model_shape("gpt2-small"), 256, "fp32"))
+    for key in ("flops", "weight_bytes", "kv_bytes", "kernels"):
+        assert a[key] == b[key], key
+
+
+# ---------------------------------------------------------------- model
+def one_op(**kw):
+    base = dict(kind="gemv", flops=10_000_000, weight_bytes=1_000_000, activation_bytes=0, kv_bytes=0, kernels=2,
+                per_layer=True, count=3)
+    base.update(kw)
+    return BaselineOp(**base)
+
+
+def test_cpu_prediction_by_hand():
+    # memory 1e6 B / 50e9 B/s = 20 us; compute 1e7 / 1e12 = 10 us -> 20 us device per execution, x3 = 60 us
+    # host: 3 x 2 kernels x 10 us = 60 us; framework: 3 layers x 100 + 50 = 350 us; CPU is synchronous
+    r = predict(tiny_preset(), [one_op()])
+    assert r.breakdown["device_s"] == pytest.approx(60e-6)
+    assert r.breakdown["host_s"] == pytest.approx(410e-6)
+    assert r.latency_s == pytest.approx(470e-6)
+    util = 60 / 470
+    assert r.breakdown["power_w"] == pytest.approx(20 + 80 * util)
+    assert r.energy_j == pytest.approx((20 + 80 * util) * 470e-6)
+
+
+def test_gpu_overlaps_host_and_device_and_charges_kernel_fixed_time():
+    p = tiny_preset(kind="gpu", device_us_per_kernel=5)
+    r = predict(p, [one_op(flops=100_000_000)])   # compute-bound: 100 us + 2 x 5 us fixed, x3 = 330 us
+    assert r.breakdown["compute_bound_s"] == pytest.approx(300e-6)
+    assert r.breakdown["device_s"] == pytest.approx(330e-6)
+    assert r.latency_s == pytest.approx(max(330e-6, 410e-6))
+
+
+def test_tdp_power_model():
+    r = predict(tiny_preset(power_model="tdp"), [one_op()])
+    assert r.energy_j == pytest.approx(100 * r.latency_s)
+
+
+def test_missing_dtype_throughput_is_an_error():
+    with pytest.raises(PimsimError, match="bf16_tflops"):
+        predict(tiny_preset(), [one_op(dtype="bf16")])
+
+
+def test_shipped_presets_ordering():
+    wl = workload_from_model(model_shape("gpt2-xl"), 1024, "fp16")
+    lat = {n: predict(load_preset(n), wl).latency_s for n in ("t4", "a100", "h100", "xeon_gold_6154")}
+    assert lat["h100"] <= lat["a100"] < lat["t4"] < lat["xeon_gold_6154"]
+
+
+# ---------------------------------------------------------------- presets
+def test_every_shipped_preset_loads_and_is_sourced():
+    names = list_presets()
+    assert {"t4", "xeon_gold_6154", "a100", "h100", "ryzen9_7950x"} <= set(names)
+    for name in names:
+        raw = yaml.safe_load((PRESET_DIR / f"{name}.yaml").read_text())
+        load_preset(name)
+        for section in ("memory", "compute", "power", "software"):
+            for key, val in raw[section].items():
+                if isinstance(val, dict):
+                    assert val["source"].strip(), (name, section, key)
+
+
+def test_bad_preset_is_one_line_error(tmp_path):
+    raw = yaml.safe_load((PRESET_DIR / "t4.yaml").read_text())
+    raw["memory"]["bandwidth_gbs"]["value"] = 0
+    f = tmp_path / "bad.yaml"
+    f.write_text(yaml.safe_dump(raw))
+    with pytest.raises(PimsimError, match=r"bad\.yaml: memory\.bandwidth_gbs\.value: must be a positive"):
+        load_preset(str(f))
+    raw["memory"]["bandwidth_gbs"]["value"] = 320
+    del raw["software"]
+    f.write_text(yaml.safe_dump(raw))
+    with pytest.raises(PimsimError, match=r"bad\.yaml: software: missing"):
+        load_preset(str(f))
+    with pytest.raises(PimsimError, match="not found"):
+        load_preset("no_such_gpu")
+
+
+FAKE_CAL = {
+    "cpu": "Test CPU", "when": "now",
+    "stream": {"threads": 1, "array_mib": 256.0, "copy_gbs": 10.0, "triad_gbs": 20.0},
+    "torch": {"kernel_op_us": 1.0, "module_call_us": 2.0, "host_op_us": 0.5, "fp32_tflops": 0.05,
+              "bf16_tflops": 0.02, "fp16_tflops": 0.01, "gemv_dram_gbs": 15.0},
+}
+
+
+def test_local_preset_from_measurements():
+    p = preset_from_measurements(FAKE_CAL)
+    assert p.name == "local" and p.kind == "cpu"
+    assert p.memory.bandwidth_gbs.value == 20.0 and p.memory.bandwidth_efficiency.value == 1.0
+    assert p.software.layer_overhead_us.value == pytest.approx(12 * 2.0 + 24 * 0.5)
+    assert p.software.token_overhead_us.value == pytest.approx(7 * 2.0 + 40 * 0.5)
+    assert p.compute.tflops("bf16").value == 0.02
+    assert preset_from_measurements(FAKE_CAL, bandwidth="torch_gemv").memory.bandwidth_gbs.value == 15.0
+    no_torch = {k: v for k, v in FAKE_CAL.items() if k != "torch"} | {"numpy_fp32_tflops": 0.03}
+    q = preset_from_measurements(no_torch)
+    assert q.software.host_us_per_kernel.value == 0 and q.compute.bf16_tflops is None
+
+
+# ---------------------------------------------------------------- profiles
+def profile(**kw):
+    base = dict(model="gpt2-small", context=128, dtype="fp32", device="cpu", ms_per_token=20.0,
+                ms_per_token_samples=(19.0, 20.0, 21.0), warmup=1, repeats=3, threads=1, power_w=None,
+                energy_per_token_j=None, power_source="none", host={"cpu": "x"}, cpu_ms_per_token=19.5)
+    base.update(kw)
+    return MeasuredProfile(**base)
+
+
+def test_profile_roundtrip_and_result(tmp_path):
+    f = tmp_path / "p.yaml"
+    save_profile(profile(power_w=50.0, power_source="rapl"), f)
+    p = load_profile(f)
+    assert p == profile(power_w=50.0, power_source="rapl")
+    r = profile_result(p)
+    assert r.latency_s == pytest.approx(0.020) and r.energy_j == pytest.approx(1.0)
+    assert math.isnan(profile_result(profile()).energy_j)
+
+
+def test_bad_profile_is_one_line_error(tmp_path):
+    d = profile().as_dict()
+    d["ms_per_token"] = -1
+    with pytest.raises(PimsimError, match=r"p\.yaml: ms_per_token"):
+        profile_from_data(d, "p.yaml")
+    d = profile().as_dict()
+    d["schema"] = "other/9"
+    with pytest.raises(PimsimError, match=r"schema: expected 'pimsim-baseline-profile/1'"):
+        profile_from_data(d, "p.yaml")
+    f = tmp_path / "x.yaml"
+    f.write_text("model: [unclosed")
+    with pytest.raises(PimsimError, match="YAML"):
+        load_profile(f)
+
+
+# ---------------------------------------------------------------- CLI
+def run_cli(argv, capsys):
+    from simulator.baselines import cli_commands
+
+    parser = argparse.ArgumentParser(prog="pimsim")
+    cli_commands.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    rc = args.func(args)
+    return rc, capsys.readouterr().out
+
+
+def test_cli_predict_json(capsys):
+    rc, out = run_cli(["baseline", "predict", "--preset", "t4", "--model", "gpt2-small", "--context", "128",
+                       "--dtype", "fp16", "--json"], capsys)
+    data = json.loads(out)
+    assert rc == 0 and data["ms_per_token"] > 0 and data["preset"] == "t4"
+    wl = workload_from_model(model_shape("gpt2-small"), 128, "fp16")
+    assert data["ms_per_token"] == pytest.approx(predict(load_preset("t4"), wl).latency_s * 1e3)
+
+
+def test_cli_predict_local_uses_cached_calibration(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("PIMSIM_CACHE_DIR", str(tmp_path))
+    pre = preset_from_measurements(FAKE_CAL)
+    (tmp_path / "baseline_local_t1.yaml").write_text(yaml.safe_dump(pre.model_dump(mode="json")))
+    rc, out = run_cli(["baseline", "predict", "--preset", "local", "--threads", "1", "--json"], capsys)
+    assert rc == 0 and json.loads(out)["preset"] == "local"
+
+
+def test_cli_list(capsys):
+    rc, out = run_cli(["baseline", "list"], capsys)
+    assert rc == 0 and "t4" in out and "local" in out
+
+
+def test_measure_without_torch_is_one_line_error(monkeypatch):
+    from simulator.baselines import measure
+
+    monkeypatch.setitem(sys.modules, "torch", None)
+    with pytest.raises(PimsimError, match=r'pip install -e "\.\[export\]"'):
+        measure.import_torch()
+
+
+@pytest.mark.torch
+def test_measure_decode_smoke(tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from simulator.baselines.measure import measure_decode
+
+    prof = measure_decode("gpt2-small", 4, "fp32", warmup=0, repeats=2, threads=1)
+    assert prof.ms_per_token > 0 and len(prof.ms_per_token_samples) == 2 and prof.context == 4
+    save_profile(prof, tmp_path / "p.yaml")
+    assert load_profile(tmp_path / "p.yaml").model == "gpt2-small"
