@@ -85,6 +85,21 @@ def _earliest(k, cmd, bank, st_bank, st_group, st_chan, acts, n_acts, faw, nb, b
 
 
 @njit(cache=True)
+def _log_push(lg, nlog, t, k, cmd, bank, row, touch, row_in_log):
+    """Append one command to the class log, doubling its capacity when full."""
+    if nlog >= lg.shape[0]:
+        grown = np.zeros((2 * lg.shape[0], 6), np.int64)
+        grown[:nlog] = lg[:nlog]
+        lg = grown
+    lg[nlog, 0] = t
+    lg[nlog, 1] = k
+    lg[nlog, 2] = cmd
+    lg[nlog, 3] = bank if (touch[cmd] == 1 or touch[cmd] == 2) else -1
+    lg[nlog, 4] = row if row_in_log[cmd] == 1 else -1
+    return lg, nlog + 1
+
+
+@njit(cache=True)
 def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
          rptr, rscope, rnext, rcyc, touch, mode_of, is_open, is_close, row_in_log, completion,
          dkind, dcmd, dconv, dblock, dcolcount, keep_log):
@@ -109,8 +124,7 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
     parent = -np.ones(n_ch, np.int64)
     cut = np.zeros(n_ch, np.int64)
     ncls = 1
-    cap = 1024 if keep_log else 1
-    lg = np.zeros((cap, 6), np.int64)  # cycle, class, cmd, bank, row, (unused)
+    lg = np.zeros((1024 if keep_log else 1, 6), np.int64)  # cycle, class, cmd, bank, row, (unused)
     nlog = 0
     in_cnt = np.zeros(n_ch, np.int64)
     tot_cnt = np.zeros(n_ch, np.int64)
@@ -225,17 +239,7 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
                         t = e
                     if t < ref_due[k]:
                         if keep_log:
-                            if nlog >= cap:
-                                cap *= 2
-                                lg2 = np.zeros((cap, 6), np.int64)
-                                lg2[:nlog] = lg[:nlog]
-                                lg = lg2
-                            lg[nlog, 0] = t
-                            lg[nlog, 1] = k
-                            lg[nlog, 2] = final
-                            lg[nlog, 3] = bank if touch[final] == 1 else -1
-                            lg[nlog, 4] = row if row_in_log[final] == 1 else -1
-                            nlog += 1
+                            lg, nlog = _log_push(lg, nlog, t, k, final, bank, row, touch, row_in_log)
                         counts[k, final] += 1
                         t_prev = t
                         ring[k, idx % depth] = t
@@ -250,7 +254,6 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
                     _apply(k, final, bank, row, t_prev, st_bank, st_group, st_chan, open_row, mode, last_issue,
                            last_done, acts, n_acts, ref_due, refi, nb, bpg, rptr, rscope, rnext, rcyc, touch,
                            is_open, is_close, completion, counts, False)
-                    counts[k, final] -= 0
                 # --- general path: command by command, exactly as the reference engine plans it ---
                 while True:
                     if kind == K_ALLBANK:
@@ -308,17 +311,7 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
                            acts, n_acts, ref_due, refi, nb, bpg, rptr, rscope, rnext, rcyc, touch, is_open,
                            is_close, completion, counts, True)
                     if keep_log:
-                        if nlog >= cap:
-                            cap *= 2
-                            lg2 = np.zeros((cap, 6), np.int64)
-                            lg2[:nlog] = lg[:nlog]
-                            lg = lg2
-                        lg[nlog, 0] = t
-                        lg[nlog, 1] = k
-                        lg[nlog, 2] = cmd
-                        lg[nlog, 3] = cb if (touch[cmd] == 1 or touch[cmd] == 2) else -1
-                        lg[nlog, 4] = cr if row_in_log[cmd] == 1 else -1
-                        nlog += 1
+                        lg, nlog = _log_push(lg, nlog, t, k, cmd, cb, cr, touch, row_in_log)
                     if cmd == final:
                         break
                 t_prev = t
