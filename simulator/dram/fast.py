@@ -102,33 +102,16 @@ def _log_push(lg, nlog, t, k, cmd, bank, row, touch, row_in_log):
 @njit(cache=True)
 def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
          rptr, rscope, rnext, rcyc, touch, mode_of, is_open, is_close, row_in_log, completion,
-         dkind, dcmd, dconv, dblock, dcolcount, keep_log):
-    ncmd = touch.shape[0]
-    st_bank = np.zeros((n_ch, nb, ncmd), np.int64)
-    st_group = np.zeros((n_ch, ng, ncmd), np.int64)
-    st_chan = np.zeros((n_ch, ncmd), np.int64)
-    open_row = -np.ones((n_ch, nb), np.int64)
-    mode = np.zeros(n_ch, np.int64)
-    last_issue = np.zeros(n_ch, np.int64)
-    last_done = np.zeros(n_ch, np.int64)
-    acts = np.zeros((n_ch, 4), np.int64)
-    n_acts = np.zeros(n_ch, np.int64)
-    big = np.int64(1) << 62
-    ref_due = np.full(n_ch, refi if refi > 0 else big, np.int64)
-    ring = np.zeros((n_ch, depth), np.int64)
-    nreq = np.zeros(n_ch, np.int64)
-    last_conv = -np.ones(n_ch, np.int64)
-    last_leave = np.zeros(n_ch, np.int64)
-    counts = np.zeros((n_ch, ncmd), np.int64)
-    chan_class = np.zeros(n_ch, np.int64)
-    parent = -np.ones(n_ch, np.int64)
-    cut = np.zeros(n_ch, np.int64)
-    ncls = 1
+         dkind, dcmd, dconv, dblock, dcolcount, keep_log,
+         st_bank, st_group, st_chan, open_row, mode, last_issue, last_done, acts, n_acts, ref_due, ring, nreq,
+         last_conv, last_leave, counts, chan_class, parent, cut, scal):
+    # scal = [X (cycle in which the next instruction reaches the channels), number of channel classes]
+    ncls = scal[1]
     lg = np.zeros((1024 if keep_log else 1, 6), np.int64)  # cycle, class, cmd, bank, row, (unused)
     nlog = 0
     in_cnt = np.zeros(n_ch, np.int64)
     tot_cnt = np.zeros(n_ch, np.int64)
-    X = np.int64(1)
+    X = scal[0]
     end = np.int64(-1)
 
     for i in range(ops.shape[0]):
@@ -136,7 +119,7 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
         kind = dkind[op]
         mask = masks[i]
         if kind == 0 or mask == 0:
-            X += 1
+            X += opsizes[i] if (op == 21 and opsizes[i] > 1) else 1  # 21: Op.DELAY (host waits opsize cycles)
             continue
         n = opsizes[i] if dcolcount[op] == 1 else 1
         final = dcmd[op]
@@ -344,7 +327,9 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
             end = x_next  # the cycle in which the last channel acknowledges EOC
             break
         X = x_next + 1 if kind == K_SYNC else x_next  # after SYNC: one cycle after the last acknowledgement
-    return end, counts, chan_class, parent, cut, lg[:nlog], ncls
+    scal[0] = X
+    scal[1] = ncls
+    return end, lg[:nlog]
 
 
 @njit(cache=True)
@@ -395,24 +380,71 @@ def needs_reference(prog: IsrProgram, cfg: ArchConfig) -> bool:
     return bool(np.any(conv[prog.op] == 1))
 
 
+class FastState:
+    """The whole device state of the fast engine, carried from one program to the next (the PIM-GPT system
+    runs one program per operator). `x` is the cycle in which the next instruction reaches the channels."""
+
+    def __init__(self, cfg: ArchConfig):
+        org, tm = cfg.organisation, cfg.timing
+        n, nb, ng = org.channels, org.banks, org.bank_groups
+        self.arrays = dict(
+            st_bank=np.zeros((n, nb, N_CMDS), np.int64), st_group=np.zeros((n, ng, N_CMDS), np.int64),
+            st_chan=np.zeros((n, N_CMDS), np.int64), open_row=-np.ones((n, nb), np.int64),
+            mode=np.zeros(n, np.int64), last_issue=np.zeros(n, np.int64), last_done=np.zeros(n, np.int64),
+            acts=np.zeros((n, 4), np.int64), n_acts=np.zeros(n, np.int64),
+            ref_due=np.full(n, tm.nREFI if cfg.refresh.enabled else np.int64(1) << 62, np.int64),
+            ring=np.zeros((n, org.queue_depth), np.int64), nreq=np.zeros(n, np.int64),
+            last_conv=-np.ones(n, np.int64), last_leave=np.zeros(n, np.int64),
+            counts=np.zeros((n, N_CMDS), np.int64), chan_class=np.zeros(n, np.int64),
+            parent=-np.ones(n, np.int64), cut=np.zeros(n, np.int64), scal=np.array([1, 1], np.int64),
+        )
+
+    @property
+    def x(self) -> int:
+        return int(self.arrays["scal"][0])
+
+    def channel_counts(self) -> np.ndarray:
+        """Commands issued so far, per channel: [channels, N_CMDS]."""
+        return self.arrays["counts"][self.arrays["chan_class"]]
+
+    def open_rows(self) -> np.ndarray:
+        return self.arrays["open_row"][self.arrays["chan_class"]]
+
+
+class FastEngine:
+    """Runs programs on one device, keeping its state between calls."""
+
+    def __init__(self, cfg: ArchConfig):
+        org, tm = cfg.organisation, cfg.timing
+        self.cfg = cfg
+        self.state = FastState(cfg)
+        rptr, rscope, rnext, rcyc = _rules_csr(timing_arrays(tm).gap)
+        completion = np.zeros(N_CMDS, np.int64)
+        for name, v in cfg.completion.model_dump().items():
+            completion[int(Cmd[name])] = v
+        self._static = (org.channels, org.banks, org.banks_per_group, org.bank_groups, org.queue_depth,
+                        tm.nREFI if cfg.refresh.enabled else 0, tm.nFAW if cfg.controller.enforce_faw else 0,
+                        rptr, rscope, rnext, rcyc, _TOUCH, _MODE, _IS_OPEN, _IS_CLOSE, _ROW_IN_LOG, completion,
+                        *decode_arrays())
+
+    def run(self, op, opsize, mask, bank, row, keep_log: bool = False) -> tuple[int, np.ndarray]:
+        """Run instructions from the current state. Returns (EOC cycle or -1, class log)."""
+        a = self.state.arrays
+        return _run(op, opsize, mask, bank, row, *self._static, keep_log,
+                    a["st_bank"], a["st_group"], a["st_chan"], a["open_row"], a["mode"], a["last_issue"],
+                    a["last_done"], a["acts"], a["n_acts"], a["ref_due"], a["ring"], a["nreq"], a["last_conv"],
+                    a["last_leave"], a["counts"], a["chan_class"], a["parent"], a["cut"], a["scal"])
+
+
 def run_fast(prog: IsrProgram, cfg: ArchConfig, keep_log: bool = False) -> ReplayResult:
     start = time.perf_counter()
-    org, tm = cfg.organisation, cfg.timing
-    gap = timing_arrays(tm).gap
-    rptr, rscope, rnext, rcyc = _rules_csr(gap)
-    completion = np.zeros(N_CMDS, np.int64)
-    for name, v in cfg.completion.model_dump().items():
-        completion[int(Cmd[name])] = v
-    dkind, dcmd, dconv, dblock, dcol = decode_arrays()
-    end, counts, chan_class, parent, cut, lg, ncls = _run(
-        prog.op, prog.opsize, prog.mask.astype(np.int64), prog.bank, prog.row, org.channels, org.banks,
-        org.banks_per_group, org.bank_groups, org.queue_depth, tm.nREFI if cfg.refresh.enabled else 0,
-        tm.nFAW if cfg.controller.enforce_faw else 0, rptr, rscope, rnext, rcyc, _TOUCH, _MODE, _IS_OPEN,
-        _IS_CLOSE, _ROW_IN_LOG, completion, dkind, dcmd, dconv, dblock, dcol, keep_log)
-    per_channel = counts[chan_class]
-    log = _expand_log(lg, chan_class, parent, cut) if keep_log else None
-    return ReplayResult(cycles=int(end), tck_ns=tm.tck_ns, counts=per_channel, engine="fast",
-                        wall_s=time.perf_counter() - start, log=log, extra={"channel_classes": int(ncls)})
+    eng = FastEngine(cfg)
+    end, lg = eng.run(prog.op, prog.opsize, prog.mask.astype(np.int64), prog.bank, prog.row, keep_log)
+    a = eng.state.arrays
+    log = _expand_log(lg, a["chan_class"], a["parent"], a["cut"]) if keep_log else None
+    return ReplayResult(cycles=int(end), tck_ns=cfg.timing.tck_ns, counts=eng.state.channel_counts(),
+                        engine="fast", wall_s=time.perf_counter() - start, log=log,
+                        extra={"channel_classes": int(a["scal"][1])})
 
 
 def _expand_log(lg: np.ndarray, chan_class: np.ndarray, parent: np.ndarray, cut: np.ndarray) -> CommandLog:

@@ -235,7 +235,8 @@ def run_reference(prog: IsrProgram, cfg: ArchConfig, keep_log: bool = False) -> 
             n = requests_per_channel(op, int(prog.opsize[i]))
             mask = int(prog.mask[i])
             if kind == K_NONE or n == 0 or mask == 0:
-                X, i = now + 1, i + 1  # host-side instruction: one cycle, no DRAM time
+                # host-side instruction: one cycle (DELAY: its opsize in cycles), no DRAM time
+                X, i = now + (max(1, int(prog.opsize[i])) if op == Op.DELAY else 1), i + 1
                 break
             pending = {c: deque(Request(op, kind, final, bool(conv), int(prog.bank[i]), int(prog.row[i]))
                                 for _ in range(n)) for c in range(n_ch) if mask >> c & 1}

@@ -42,6 +42,7 @@ DECODE = {
     Op.W_GPR: (K_NONE, Cmd.EOC, False, False),
     Op.R_GPR: (K_NONE, Cmd.EOC, False, False),
     Op.W_CFR: (K_NONE, Cmd.EOC, False, False),
+    Op.DELAY: (K_NONE, Cmd.EOC, False, False),
 }
 
 

@@ -39,6 +39,7 @@ class Op(IntEnum):
     W_GPR = 18
     R_GPR = 19
     W_CFR = 20
+    DELAY = 21  # internal, not in the text format: the host waits `opsize` cycles (e.g. ASIC compute)
 
 
 # CFR register that selects the activation-function look-up-table row (the AiM CFR map is not public;
