@@ -64,11 +64,20 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
+INCLUDABLE = ("asic", "link", "energy", "baselines")
+
+
 def _resolve(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     path = path.resolve()
     if path in seen:
         raise PimsimError(f"{path}: base: preset chain loops back to this file")
     data = _read_yaml(path)
+    for key in INCLUDABLE:  # `energy: energy_gddr6_aim.yaml` includes that file's `energy:` section
+        if isinstance(data.get(key), str):
+            inc = _read_yaml(find_arch_file(data[key], relative_to=path.parent))
+            if key not in inc:
+                raise PimsimError(f"{path}: {key}: included file {data[key]} has no '{key}:' section")
+            data[key] = inc[key]
     base = data.pop("base", None)
     if base is None:
         return data

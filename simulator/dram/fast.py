@@ -77,6 +77,11 @@ def _earliest(k, cmd, bank, st_bank, st_group, st_chan, acts, n_acts, faw, nb, b
         for g in range(b0 // bpg, (b1 - 1) // bpg + 1):
             if st_group[k, g, cmd] > t:
                 t = st_group[k, g, cmd]
+        # the extra last bank / group entry holds what all-bank commands impose on every bank / group
+        if st_bank[k, nb, cmd] > t:
+            t = st_bank[k, nb, cmd]
+        if st_group[k, st_group.shape[1] - 1, cmd] > t:
+            t = st_group[k, st_group.shape[1] - 1, cmd]
     if faw > 0 and is_open[cmd] == 1 and n_acts[k] >= 4:
         v = acts[k, (n_acts[k] - 4) % 4] + faw
         if v > t:
@@ -104,7 +109,8 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
          rptr, rscope, rnext, rcyc, touch, mode_of, is_open, is_close, row_in_log, completion,
          dkind, dcmd, dconv, dblock, dcolcount, keep_log,
          st_bank, st_group, st_chan, open_row, mode, last_issue, last_done, acts, n_acts, ref_due, ring, nreq,
-         last_conv, last_leave, counts, chan_class, parent, cut, scal):
+         last_conv, last_leave, counts, chan_class, parent, cut, scal, open_since, open_cycles, x_after,
+         chan_counts, chan_open, self_gaps):
     # scal = [X (cycle in which the next instruction reaches the channels), number of channel classes]
     ncls = scal[1]
     lg = np.zeros((1024 if keep_log else 1, 6), np.int64)  # cycle, class, cmd, bank, row, (unused)
@@ -114,7 +120,10 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
     X = scal[0]
     end = np.int64(-1)
 
+    rec = x_after.shape[0] == ops.shape[0]  # record, per instruction, when the next one may arrive
     for i in range(ops.shape[0]):
+        if rec and i > 0:
+            x_after[i - 1] = X
         op = ops[i]
         kind = dkind[op]
         mask = masks[i]
@@ -138,6 +147,8 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
         n_old = ncls
         for k in range(n_old):
             if in_cnt[k] > 0 and in_cnt[k] < tot_cnt[k]:
+                _flush(k, X, n_ch, nb, chan_class, counts, open_cycles, open_since, open_row, chan_counts,
+                       chan_open)
                 k2 = ncls
                 ncls += 1
                 st_bank[k2] = st_bank[k]
@@ -155,6 +166,8 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
                 last_conv[k2] = last_conv[k]
                 last_leave[k2] = last_leave[k]
                 counts[k2] = counts[k]
+                open_since[k2] = open_since[k]
+                open_cycles[k2] = open_cycles[k]
                 parent[k2] = k
                 cut[k2] = nlog
                 for c in range(n_ch):
@@ -171,19 +184,13 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
             t_prev = np.int64(-1)
             burst_from = -1  # index of the request whose final command started the current burst
             pitch_first = np.int64(0)
-            self_gap = np.int64(1)
-            for s in range(3):
-                g = np.int64(0)
-                for q in range(rptr[final], rptr[final + 1]):
-                    if rnext[q] == final and rscope[q] == s:
-                        g = rcyc[q]
-                if s < 2 and touch[final] == 0:
-                    g = 0
-                if g > self_gap:
-                    self_gap = g
+            self_gap = self_gaps[final]
             e_last = np.int64(0)
             t_last = np.int64(0)
+            skip_to = 0
             for j in range(n):
+                if j < skip_to:
+                    continue  # settled in closed form by the burst below
                 # --- queue entry cycle of this request (aim-isa.md rule 3, rule 8) ---
                 idx = nreq[k]
                 e = X
@@ -213,6 +220,44 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
                         x_next = ack
                     continue
                 # --- burst path: identical row-hit column command after the instruction's first ---
+                if burst_from >= 0 and not keep_log and j == burst_from + 1:
+                    # Closed form: request j+q issues at t0 + q*gap. Queue entry never binds inside a burst
+                    # (each entry is at most the previous issue + 1), so only refresh can cut it short.
+                    t0 = pitch_first if pitch_first > e else e
+                    m_ok = n - j
+                    if ref_due[k] < (np.int64(1) << 61):
+                        if t0 >= ref_due[k]:
+                            m_ok = 0
+                        elif (ref_due[k] - 1 - t0) // self_gap + 1 < m_ok:
+                            m_ok = (ref_due[k] - 1 - t0) // self_gap + 1
+                    if m_ok > 0:
+                        last_i = idx + m_ok - 1
+                        el = X
+                        ii = last_i - depth
+                        if ii >= idx:
+                            v = t0 + (ii - idx) * self_gap + 1
+                            if v > el:
+                                el = v
+                        elif ii >= 0:
+                            v = ring[k, ii % depth] + 1
+                            if v > el:
+                                el = v
+                        if e > X and e + m_ok - 1 > el:
+                            el = e + m_ok - 1
+                        q0 = m_ok - depth if m_ok > depth else 0
+                        for q in range(q0, m_ok):
+                            ring[k, (idx + q) % depth] = t0 + q * self_gap
+                        tl = t0 + (m_ok - 1) * self_gap
+                        counts[k, final] += m_ok
+                        t_prev = tl
+                        nreq[k] = idx + m_ok
+                        last_leave[k] = tl
+                        last_conv[k] = conv
+                        e_last = el
+                        t_last = tl
+                        prev_e = el
+                        skip_to = j + m_ok
+                        continue
                 if burst_from >= 0:
                     if j == burst_from + 1:
                         t = pitch_first
@@ -236,7 +281,7 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
                     burst_from = -1
                     _apply(k, final, bank, row, t_prev, st_bank, st_group, st_chan, open_row, mode, last_issue,
                            last_done, acts, n_acts, ref_due, refi, nb, bpg, rptr, rscope, rnext, rcyc, touch,
-                           is_open, is_close, completion, counts, False)
+                           is_open, is_close, completion, counts, False, open_since, open_cycles)
                 # --- general path: command by command, exactly as the reference engine plans it ---
                 while True:
                     if kind == K_ALLBANK:
@@ -292,7 +337,7 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
                         cmd, cb, cr = _TMOD, -1, -1
                     _apply(k, cmd, cb, cr, t, st_bank, st_group, st_chan, open_row, mode, last_issue, last_done,
                            acts, n_acts, ref_due, refi, nb, bpg, rptr, rscope, rnext, rcyc, touch, is_open,
-                           is_close, completion, counts, True)
+                           is_close, completion, counts, True, open_since, open_cycles)
                     if keep_log:
                         lg, nlog = _log_push(lg, nlog, t, k, cmd, cb, cr, touch, row_in_log)
                     if cmd == final:
@@ -304,6 +349,8 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
                 last_conv[k] = conv
                 e_last = e
                 t_last = t
+                if j == n - 1:
+                    continue
                 # the next request of this instruction is a pure row hit: start a burst
                 burst_from = j
                 pitch_first = _earliest(k, final, bank if kind == K_SINGLE else -1, st_bank, st_group, st_chan,
@@ -314,7 +361,7 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
                 # settle the burst: only its last command constrains what follows
                 _apply(k, final, bank, row, t_prev, st_bank, st_group, st_chan, open_row, mode, last_issue,
                        last_done, acts, n_acts, ref_due, refi, nb, bpg, rptr, rscope, rnext, rcyc, touch,
-                       is_open, is_close, completion, counts, False)
+                       is_open, is_close, completion, counts, False, open_since, open_cycles)
             if kind == K_EOC or kind == K_SYNC:
                 continue
             if dblock[op] == 1:
@@ -327,15 +374,134 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
             end = x_next  # the cycle in which the last channel acknowledges EOC
             break
         X = x_next + 1 if kind == K_SYNC else x_next  # after SYNC: one cycle after the last acknowledgement
+        if ncls > 1 and not keep_log and dblock[op] == 1:
+            # channels re-synchronised by a blocking read-out may have converged: merge identical classes
+            merged = True
+            while merged and ncls > 1:
+                merged = False
+                for k1 in range(ncls):
+                    for k2 in range(k1 + 1, ncls):
+                        if _same(k1, k2, X, depth, faw, st_bank, st_group, st_chan, open_row, mode, last_issue,
+                                 last_done, acts, n_acts, ref_due, ring, nreq, last_conv, last_leave):
+                            _flush(k1, X, n_ch, nb, chan_class, counts, open_cycles, open_since, open_row,
+                                   chan_counts, chan_open)
+                            _flush(k2, X, n_ch, nb, chan_class, counts, open_cycles, open_since, open_row,
+                                   chan_counts, chan_open)
+                            last = ncls - 1
+                            for c in range(n_ch):
+                                if chan_class[c] == k2:
+                                    chan_class[c] = k1
+                            if k2 != last:
+                                st_bank[k2] = st_bank[last]
+                                st_group[k2] = st_group[last]
+                                st_chan[k2] = st_chan[last]
+                                open_row[k2] = open_row[last]
+                                mode[k2] = mode[last]
+                                last_issue[k2] = last_issue[last]
+                                last_done[k2] = last_done[last]
+                                acts[k2] = acts[last]
+                                n_acts[k2] = n_acts[last]
+                                ref_due[k2] = ref_due[last]
+                                ring[k2] = ring[last]
+                                nreq[k2] = nreq[last]
+                                last_conv[k2] = last_conv[last]
+                                last_leave[k2] = last_leave[last]
+                                counts[k2] = counts[last]
+                                open_since[k2] = open_since[last]
+                                open_cycles[k2] = open_cycles[last]
+                                for c in range(n_ch):
+                                    if chan_class[c] == last:
+                                        chan_class[c] = k2
+                            ncls -= 1
+                            merged = True
+                            break
+                    if merged:
+                        break
+    if rec and ops.shape[0] > 0:
+        x_after[ops.shape[0] - 1] = end if end >= 0 else X
     scal[0] = X
     scal[1] = ncls
     return end, lg[:nlog]
 
 
 @njit(cache=True)
+def _flush(k, now, n_ch, nb, chan_class, counts, open_cycles, open_since, open_row, chan_counts, chan_open):
+    """Move class k's statistics (command counts, open-row cycles up to `now`) into its channels' totals."""
+    is_open = False
+    for b in range(nb):
+        if open_row[k, b] != -1:
+            is_open = True
+    # an open interval that began before `now` is closed off at `now` (one that begins later stays live)
+    ongoing = is_open and now > open_since[k]
+    extra = open_cycles[k] + (now - open_since[k] if ongoing else 0)
+    for c in range(n_ch):
+        if chan_class[c] == k:
+            for j in range(counts.shape[1]):
+                chan_counts[c, j] += counts[k, j]
+            chan_open[c] += extra
+    for j in range(counts.shape[1]):
+        counts[k, j] = 0
+    open_cycles[k] = 0
+    if ongoing:
+        open_since[k] = now
+
+
+@njit(cache=True)
+def _same(k1, k2, X, depth, faw, st_bank, st_group, st_chan, open_row, mode, last_issue, last_done, acts, n_acts,
+          ref_due, ring, nreq, last_conv, last_leave):
+    """Would classes k1 and k2 behave identically from cycle X on? Times before X cannot constrain anything
+    that issues at or after X, so they compare equal once clamped to X."""
+    if mode[k1] != mode[k2] or ref_due[k1] != ref_due[k2] or last_conv[k1] != last_conv[k2]:
+        return False
+    for b in range(open_row.shape[1]):
+        if open_row[k1, b] != open_row[k2, b]:
+            return False
+    if max(last_issue[k1] + 1, X) != max(last_issue[k2] + 1, X) or max(last_done[k1] + 1, X) != max(
+            last_done[k2] + 1, X) or max(last_leave[k1] + 1, X) != max(last_leave[k2] + 1, X):
+        return False
+    for j in range(st_chan.shape[1]):
+        if max(st_chan[k1, j], X) != max(st_chan[k2, j], X):
+            return False
+    for b in range(st_bank.shape[1]):
+        for j in range(st_bank.shape[2]):
+            if max(st_bank[k1, b, j], X) != max(st_bank[k2, b, j], X):
+                return False
+    for g in range(st_group.shape[1]):
+        for j in range(st_group.shape[2]):
+            if max(st_group[k1, g, j], X) != max(st_group[k2, g, j], X):
+                return False
+    lo = -(np.int64(1) << 60)
+    for j in range(depth):
+        i1 = nreq[k1] - 1 - j
+        i2 = nreq[k2] - 1 - j
+        v1 = ring[k1, i1 % depth] if i1 >= 0 else lo
+        v2 = ring[k2, i2 % depth] if i2 >= 0 else lo
+        if max(v1 + 1, X) != max(v2 + 1, X):
+            return False
+    if faw > 0:
+        for j in range(4):
+            i1 = n_acts[k1] - 1 - j
+            i2 = n_acts[k2] - 1 - j
+            v1 = acts[k1, i1 % 4] if i1 >= 0 else lo
+            v2 = acts[k2, i2 % 4] if i2 >= 0 else lo
+            if max(v1 + faw, X) != max(v2 + faw, X):
+                return False
+    return True
+
+
+@njit(cache=True)
 def _apply(k, cmd, bank, row, t, st_bank, st_group, st_chan, open_row, mode, last_issue, last_done, acts, n_acts,
-           ref_due, refi, nb, bpg, rptr, rscope, rnext, rcyc, touch, is_open, is_close, completion, counts, count):
+           ref_due, refi, nb, bpg, rptr, rscope, rnext, rcyc, touch, is_open, is_close, completion, counts, count,
+           open_since, open_cycles):
     b0, b1 = _bank_range(cmd, bank, nb, bpg, touch)
+    every = touch[cmd] == 3 or (b0 == 0 and b1 == nb)  # an all-bank command: one update covers every bank
+    ng = st_group.shape[1] - 1
+    changes_rows = is_open[cmd] == 1 or is_close[cmd] == 1
+    was_open = False
+    if changes_rows:
+        for b in range(nb):
+            if open_row[k, b] != -1:
+                was_open = True
     for q in range(rptr[cmd], rptr[cmd + 1]):
         s = rscope[q]
         nx = rnext[q]
@@ -344,14 +510,21 @@ def _apply(k, cmd, bank, row, t, st_bank, st_group, st_chan, open_row, mode, las
             if v > st_chan[k, nx]:
                 st_chan[k, nx] = v
         elif s == 1:
-            if b1 > b0:
+            if every:
+                if v > st_group[k, ng, nx]:
+                    st_group[k, ng, nx] = v
+            elif b1 > b0:
                 for g in range(b0 // bpg, (b1 - 1) // bpg + 1):
                     if v > st_group[k, g, nx]:
                         st_group[k, g, nx] = v
         else:
-            for b in range(b0, b1):
-                if v > st_bank[k, b, nx]:
-                    st_bank[k, b, nx] = v
+            if every:
+                if v > st_bank[k, nb, nx]:
+                    st_bank[k, nb, nx] = v
+            else:
+                for b in range(b0, b1):
+                    if v > st_bank[k, b, nx]:
+                        st_bank[k, b, nx] = v
     if is_open[cmd] == 1:
         for b in range(b0, b1):
             open_row[k, b] = row
@@ -360,6 +533,15 @@ def _apply(k, cmd, bank, row, t, st_bank, st_group, st_chan, open_row, mode, las
     elif is_close[cmd] == 1:
         for b in range(b0, b1):
             open_row[k, b] = -1
+    if changes_rows:  # track the cycles with at least one open row (background energy)
+        now_open = False
+        for b in range(nb):
+            if open_row[k, b] != -1:
+                now_open = True
+        if now_open and not was_open:
+            open_since[k] = t
+        elif was_open and not now_open:
+            open_cycles[k] += t - open_since[k]
     if cmd == 21:  # TMOD
         mode[k] = 1 - mode[k]
     if cmd == 5:  # REFab
@@ -380,6 +562,9 @@ def needs_reference(prog: IsrProgram, cfg: ArchConfig) -> bool:
     return bool(np.any(conv[prog.op] == 1))
 
 
+_NO_RECORD = np.zeros(0, np.int64)
+
+
 class FastState:
     """The whole device state of the fast engine, carried from one program to the next (the PIM-GPT system
     runs one program per operator). `x` is the cycle in which the next instruction reaches the channels."""
@@ -388,7 +573,8 @@ class FastState:
         org, tm = cfg.organisation, cfg.timing
         n, nb, ng = org.channels, org.banks, org.bank_groups
         self.arrays = dict(
-            st_bank=np.zeros((n, nb, N_CMDS), np.int64), st_group=np.zeros((n, ng, N_CMDS), np.int64),
+            # one extra bank / group entry: constraints that all-bank commands put on every bank / group
+            st_bank=np.zeros((n, nb + 1, N_CMDS), np.int64), st_group=np.zeros((n, ng + 1, N_CMDS), np.int64),
             st_chan=np.zeros((n, N_CMDS), np.int64), open_row=-np.ones((n, nb), np.int64),
             mode=np.zeros(n, np.int64), last_issue=np.zeros(n, np.int64), last_done=np.zeros(n, np.int64),
             acts=np.zeros((n, 4), np.int64), n_acts=np.zeros(n, np.int64),
@@ -397,6 +583,8 @@ class FastState:
             last_conv=-np.ones(n, np.int64), last_leave=np.zeros(n, np.int64),
             counts=np.zeros((n, N_CMDS), np.int64), chan_class=np.zeros(n, np.int64),
             parent=-np.ones(n, np.int64), cut=np.zeros(n, np.int64), scal=np.array([1, 1], np.int64),
+            open_since=np.zeros(n, np.int64), open_cycles=np.zeros(n, np.int64),
+            chan_counts=np.zeros((n, N_CMDS), np.int64), chan_open=np.zeros(n, np.int64),
         )
 
     @property
@@ -404,11 +592,20 @@ class FastState:
         return int(self.arrays["scal"][0])
 
     def channel_counts(self) -> np.ndarray:
-        """Commands issued so far, per channel: [channels, N_CMDS]."""
-        return self.arrays["counts"][self.arrays["chan_class"]]
+        """Commands issued so far, per channel: [channels, N_CMDS] (flushed totals + the live class's)."""
+        return self.arrays["chan_counts"] + self.arrays["counts"][self.arrays["chan_class"]]
 
     def open_rows(self) -> np.ndarray:
         return self.arrays["open_row"][self.arrays["chan_class"]]
+
+    def bank_open_cycles(self, now: int) -> int:
+        """Sum over channels of cycles (up to `now`) in which at least one bank held an open row."""
+        a = self.arrays
+        cls = a["chan_class"]
+        total = a["chan_open"] + a["open_cycles"][cls]
+        is_open = (a["open_row"][cls] != -1).any(axis=1)
+        total[is_open] += now - a["open_since"][cls][is_open]
+        return int(total.sum())
 
 
 class FastEngine:
@@ -418,7 +615,11 @@ class FastEngine:
         org, tm = cfg.organisation, cfg.timing
         self.cfg = cfg
         self.state = FastState(cfg)
-        rptr, rscope, rnext, rcyc = _rules_csr(timing_arrays(tm).gap)
+        gap = timing_arrays(tm).gap
+        rptr, rscope, rnext, rcyc = _rules_csr(gap)
+        # pitch of back-to-back identical column commands: the largest self-constraint that applies
+        self._self_gaps = np.array([max(1, gap[2, c, c], *( (gap[0, c, c], gap[1, c, c]) if _TOUCH[c] else ()))
+                                    for c in range(N_CMDS)], dtype=np.int64)
         completion = np.zeros(N_CMDS, np.int64)
         for name, v in cfg.completion.model_dump().items():
             completion[int(Cmd[name])] = v
@@ -427,13 +628,19 @@ class FastEngine:
                         rptr, rscope, rnext, rcyc, _TOUCH, _MODE, _IS_OPEN, _IS_CLOSE, _ROW_IN_LOG, completion,
                         *decode_arrays())
 
-    def run(self, op, opsize, mask, bank, row, keep_log: bool = False) -> tuple[int, np.ndarray]:
-        """Run instructions from the current state. Returns (EOC cycle or -1, class log)."""
+    def run(self, op, opsize, mask, bank, row, keep_log: bool = False,
+            x_after: np.ndarray | None = None) -> tuple[int, np.ndarray]:
+        """Run instructions from the current state. Returns (EOC cycle or -1, class log). If `x_after` (same
+        length as the program) is given, it receives for each instruction the cycle in which the next one
+        may reach the channels."""
         a = self.state.arrays
+        if x_after is None:
+            x_after = _NO_RECORD
         return _run(op, opsize, mask, bank, row, *self._static, keep_log,
                     a["st_bank"], a["st_group"], a["st_chan"], a["open_row"], a["mode"], a["last_issue"],
                     a["last_done"], a["acts"], a["n_acts"], a["ref_due"], a["ring"], a["nreq"], a["last_conv"],
-                    a["last_leave"], a["counts"], a["chan_class"], a["parent"], a["cut"], a["scal"])
+                    a["last_leave"], a["counts"], a["chan_class"], a["parent"], a["cut"], a["scal"],
+                    a["open_since"], a["open_cycles"], x_after, a["chan_counts"], a["chan_open"], self._self_gaps)
 
 
 def run_fast(prog: IsrProgram, cfg: ArchConfig, keep_log: bool = False) -> ReplayResult:

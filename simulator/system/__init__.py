@@ -1,0 +1,1 @@
+"""The PIM-GPT system: trace -> mapping (memory map + per-operator programs) -> SimPy engine -> results."""

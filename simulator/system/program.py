@@ -1,0 +1,57 @@
+"""Programs: the instruction streams a mapping hands to the device, as aligned int arrays.
+
+The instruction set is the AiM ISR set (simulator/trace/isr.py `Op`), issued by the controller ASIC, plus
+the internal host `DELAY` (ASIC compute time). Masks are channel-id bit masks (bit c = channel c).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from simulator.trace.isr import Op
+
+
+@dataclass(frozen=True, eq=False)
+class Program:
+    op: np.ndarray
+    opsize: np.ndarray
+    mask: np.ndarray
+    bank: np.ndarray
+    row: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.op.shape[0])
+
+    def shifted(self, row_offset: int) -> "Program":
+        """The same program on a region `row_offset` rows further (only row-addressed instructions move)."""
+        moves = np.isin(self.op, _ROW_OPS)
+        return Program(self.op, self.opsize, self.mask, self.bank, np.where(moves, self.row + row_offset, self.row))
+
+
+_ROW_OPS = np.array([Op.MAC_ABK, Op.MAC_SBK, Op.EWMUL, Op.COPY_BKGB, Op.COPY_GBBK, Op.WR_ABK, Op.R_MEM, Op.W_MEM],
+                    dtype=np.int64)
+
+
+@dataclass
+class ProgramBuilder:
+    rows: list[tuple[int, int, int, int, int]] = field(default_factory=list)
+
+    def add(self, op: Op, opsize: int, mask: int, bank: int = 0, row: int = 0) -> None:
+        self.rows.append((int(op), int(opsize), int(mask), int(bank), int(row)))
+
+    def build(self) -> Program:
+        return from_rows(self.rows)
+
+
+def from_rows(rows) -> Program:
+    arr = np.array(rows, dtype=np.int64).reshape(-1, 5)
+    return Program(*(np.ascontiguousarray(arr[:, i]) for i in range(5)))
+
+
+def concat(programs: list[Program]) -> Program:
+    if not programs:
+        return from_rows([])
+    return Program(*(np.concatenate([getattr(p, f) for p in programs]) for f in ("op", "opsize", "mask", "bank",
+                                                                                "row")))
