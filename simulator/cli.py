@@ -14,10 +14,12 @@ from simulator.errors import PimsimError
 
 # Modules that add subcommands, in the order they appear in `pimsim --help`.
 SUBCOMMAND_MODULES = [
+    "simulator.system.cli_commands",  # run, reproduce
     "simulator.dram.replay_cli",      # replay
     "simulator.trace.cli_commands",
     "simulator.baselines.cli_commands",
     "simulator.functional.cli_commands",
+    "simulator.sweep.cli_commands",
 ]
 
 

@@ -48,6 +48,7 @@ class SystemStats:
     cycles: int = 0
     tokens: list[TokenRecord] = field(default_factory=list)
     by_class: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OP_CLASSES, 0))
+    pim_by_class: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OP_CLASSES, 0))
     by_component: dict[str, float] = field(default_factory=lambda: dict.fromkeys(COMPONENTS, 0.0))
     asic_cycles: int = 0  # ASIC clock cycles of compute
     asic_ops: dict[str, int] = field(default_factory=dict)
@@ -98,6 +99,7 @@ class SystemEngine:
                 prev = int(end)
                 if s.is_pim:
                     pim_cycles += dur
+                    stats.pim_by_class[s.op_class] += dur
                     yield from hold(pim, dur, s.op_class)
                 else:
                     stats.asic_cycles += s.asic_cycles
