@@ -225,7 +225,7 @@ class PimGptMapping:
     def _score_rel(self, ctx: int) -> Program:
         """q . K^T for every head over ctx keys (rows relative to the layer's K region)."""
         H, G, hd = self.heads, self.kv_heads, self.hd
-        g = H // G
+        g = max(1, H // G)
         hp = max(1, min(H, (self.gb_bytes // 2) // hd))  # heads whose q fits the global buffer at once
         n_slots = math.ceil(ctx / self.CB)
         parts = []
@@ -250,7 +250,7 @@ class PimGptMapping:
     def _value_rel(self, ctx: int) -> Program:
         """probabilities . V: each V neuron accumulates over the ctx positions of its head (all passes),
         then one read-out; GQA heads sharing a KV head repeat with their own probabilities."""
-        lay, g = self.v_layout, self.heads // self.kv_heads
+        lay, g = self.v_layout, max(1, self.heads // self.kv_heads)
         used = math.ceil(ctx / lay.gb_elems)
         b = ProgramBuilder()
         for q in range(lay.n_slots):
