@@ -53,7 +53,7 @@ def _rules_csr(gap: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
     return ptr, arr[:, 0].copy(), arr[:, 1].copy(), arr[:, 2].copy()
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _bank_range(cmd, bank, nb, bpg, touch):
     k = touch[cmd]
     if k == 0:
@@ -66,7 +66,7 @@ def _bank_range(cmd, bank, nb, bpg, touch):
     return bank, bank + 1
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _earliest(k, cmd, bank, st_bank, st_group, st_chan, acts, n_acts, faw, nb, bpg, touch, is_open):
     t = st_chan[k, cmd]
     b0, b1 = _bank_range(cmd, bank, nb, bpg, touch)
@@ -89,7 +89,7 @@ def _earliest(k, cmd, bank, st_bank, st_group, st_chan, acts, n_acts, faw, nb, b
     return t
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _log_push(lg, nlog, t, k, cmd, bank, row, touch, row_in_log):
     """Append one command to the class log, doubling its capacity when full."""
     if nlog >= lg.shape[0]:
@@ -104,7 +104,7 @@ def _log_push(lg, nlog, t, k, cmd, bank, row, touch, row_in_log):
     return lg, nlog + 1
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
          rptr, rscope, rnext, rcyc, touch, mode_of, is_open, is_close, row_in_log, completion,
          dkind, dcmd, dconv, dblock, dcolcount, keep_log,
@@ -424,7 +424,7 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
     return end, lg[:nlog]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _flush(k, now, n_ch, nb, chan_class, counts, open_cycles, open_since, open_row, chan_counts, chan_open):
     """Move class k's statistics (command counts, open-row cycles up to `now`) into its channels' totals."""
     is_open = False
@@ -446,7 +446,7 @@ def _flush(k, now, n_ch, nb, chan_class, counts, open_cycles, open_since, open_r
         open_since[k] = now
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _same(k1, k2, X, depth, faw, st_bank, st_group, st_chan, open_row, mode, last_issue, last_done, acts, n_acts,
           ref_due, ring, nreq, last_conv, last_leave):
     """Would classes k1 and k2 behave identically from cycle X on? Times before X cannot constrain anything
@@ -489,7 +489,7 @@ def _same(k1, k2, X, depth, faw, st_bank, st_group, st_chan, open_row, mode, las
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _apply(k, cmd, bank, row, t, st_bank, st_group, st_chan, open_row, mode, last_issue, last_done, acts, n_acts,
            ref_due, refi, nb, bpg, rptr, rscope, rnext, rcyc, touch, is_open, is_close, completion, counts, count,
            open_since, open_cycles):
