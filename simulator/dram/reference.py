@@ -178,8 +178,8 @@ class ChannelModel:
             if not req.conventional:
                 continue  # a trailing EOC / SYNC waits until the conventional requests have left
             cmd, bank, row = self.next_command(req)
-            if cmd == Cmd.PRE and any(o is not req and o.bank == bank and o.row == self.open_row[bank]
-                                      for o in self.queue):
+            if cmd == Cmd.PRE and any(o is not req and o.conventional and o.bank == bank
+                                      and o.row == self.open_row[bank] for o in self.queue):
                 continue
             t = max(self.earliest(cmd, bank), self.last_issue + 1, req.entry)
             key = (t, 0 if cmd in COLUMN else 1, age)
