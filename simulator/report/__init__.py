@@ -1,0 +1,1 @@
+"""Reports of simulation results: figures of sweep tables (`plots`)."""

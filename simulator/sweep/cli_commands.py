@@ -1,0 +1,113 @@
+"""`pimsim sweep SPEC --out DIR` runs a sweep (resumable); `pimsim plot DIR --kind KIND -o FILE` draws it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from simulator.errors import PimsimError
+
+#: the kinds of `simulator.report.plots.KINDS`, repeated so `pimsim --help` need not import matplotlib
+PLOT_KINDS = ("energy-efficiency", "speedup", "breakdown", "pareto", "context")
+
+
+def register(subparsers: Any) -> None:
+    sw = subparsers.add_parser(
+        "sweep", help="run a sweep spec over many configs (resumable; local processes or a Dask cluster)",
+        description="Run every point of a sweep spec (arch_configs/sweeps/*_sweep.yaml) into the result store "
+                    "in DIR. Finished points are committed at once; rerunning the same command skips them. "
+                    "Exit status 1 when some point failed (its one-line error is in DIR/results.csv).")
+    sw.add_argument("spec", help="sweep spec YAML (a path, or the name of a shipped spec)")
+    sw.add_argument("--out", required=True, metavar="DIR", help="result directory (created if missing)")
+    sw.add_argument("--workers", type=int, default=None, metavar="N",
+                    help="local worker processes (default: CPU count); ignored with --scheduler")
+    sw.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                    help="run on a Dask distributed cluster, e.g. tcp://127.0.0.1:8786 (needs pimsim[sweep])")
+    sw.add_argument("--retry-failed", action="store_true", help="run points that failed before again")
+    sw.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help="give up on a point after this")
+    sw.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sw.add_argument("--dry-run", action="store_true", help="list the points (and which are done) without running")
+    sw.add_argument("--point-function", metavar="MODULE:NAME", default=None,
+                    help="simulate points with this function instead of simulator.system.api:run_point")
+    sw.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    sw.set_defaults(func=_sweep)
+
+    pl = subparsers.add_parser(
+        "plot", help="plot sweep results (energy efficiency, speedup, breakdown, Pareto front, context)",
+        description="Draw a figure from the results in a sweep directory (or a results.csv).")
+    pl.add_argument("dir", help="sweep result directory (or its results.csv)")
+    pl.add_argument("--kind", required=True, choices=PLOT_KINDS)
+    pl.add_argument("-o", "--output", required=True, metavar="FILE", help="figure file (.png, .pdf or .svg)")
+    pl.add_argument("--where", action="append", default=[], metavar="COLUMN=VALUE",
+                    help="plot only rows with this value (repeatable), e.g. --where context=128")
+    pl.add_argument("--group-by", action="append", default=None, metavar="COLUMN",
+                    help="one line per value of this column (repeatable; default: the columns that vary)")
+    pl.add_argument("--by", choices=("component", "op"), default="component", help="breakdown: by component or op")
+    pl.add_argument("--json", action="store_true", help="print what was drawn as JSON")
+    pl.set_defaults(func=_plot)
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from simulator.sweep.runner import dry_run, run_sweep
+
+    if args.dry_run:
+        for line in dry_run(args.spec, args.out, point_fn=args.point_function):
+            print(line)
+        return 0
+    summary = run_sweep(args.spec, args.out, workers=args.workers, scheduler=args.scheduler,
+                        point_fn=args.point_function, retry_failed=args.retry_failed,
+                        progress=not args.no_progress, timeout_s=args.timeout)
+    if args.json:
+        doc = {k: (str(v) if isinstance(v, Path) else v) for k, v in summary.__dict__.items()}
+        print(json.dumps(doc, sort_keys=True))
+    else:
+        print(f"sweep {summary.name}: {summary.points} points, {summary.ok} ok, {summary.failed} failed "
+              f"({summary.already_done} already done, {summary.ran} run now) -> {summary.csv}")
+    if summary.failed:
+        print(f"pimsim: {summary.failed} point(s) failed; their errors are in the 'error' column of {summary.csv}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def load_results(path: str | Path) -> tuple[list[dict[str, Any]], list[str], str]:
+    """(rows, axis columns, sweep name) from a sweep directory (its store) or a results.csv."""
+    from simulator.sweep.store import CSV_NAME, DB_NAME, LEAD_COLUMNS, RUN_COLUMNS, ResultStore, read_csv, table
+
+    p = Path(path)
+    if p.is_dir() and (p / DB_NAME).is_file():
+        with ResultStore(p, lock=False) as store:
+            _, rows = table(store)
+            return rows, list(store.meta("columns", [])), str(store.meta("sweep", ""))
+    csv_path = p / CSV_NAME if p.is_dir() else p
+    if not csv_path.is_file():
+        raise PimsimError(f"{path}: no sweep results here (expected {DB_NAME} or {CSV_NAME})")
+    rows = read_csv(csv_path)
+    header = list(rows[0]) if rows else []
+    start = len(LEAD_COLUMNS)
+    stop = header.index(RUN_COLUMNS[0]) if RUN_COLUMNS[0] in header else start
+    return rows, header[start:stop], str(rows[0].get("sweep", "")) if rows else ""
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from simulator.report.plots import plot
+
+    where = {}
+    for item in args.where:
+        if "=" not in item:
+            raise PimsimError(f"--where {item}: expected COLUMN=VALUE, e.g. context=128")
+        k, v = item.split("=", 1)
+        where[k.strip()] = v.strip()
+    rows, axis_columns, sweep = load_results(args.dir)
+    data = plot(rows, args.kind, args.output, axis_columns=axis_columns, where=where, group_by=args.group_by,
+                by=args.by, sweep=sweep or None)
+    if args.json:
+        print(json.dumps({"kind": data.kind, "file": args.output, "title": data.title, "caption": data.caption,
+                          "points": data.points, "series": [s.__dict__ for s in data.series]},
+                         sort_keys=True, default=list))
+    else:
+        print(f"{args.output}: {data.title} ({data.points} points)")
+    return 0
