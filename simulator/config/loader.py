@@ -35,18 +35,23 @@ def find_arch_file(name_or_path: str | Path, relative_to: Path | None = None) ->
     raise PimsimError(f"{raw}: arch config not found (give a path to a YAML file or a preset: {shipped})")
 
 
-def _read_yaml(path: Path) -> dict:
+def read_yaml_data(path: Path):
+    """A YAML file's data (`yaml.safe_load`: data only), or a one-line PimsimError naming the file and line."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise PimsimError(f"{path}: cannot read file ({exc.__class__.__name__})") from None
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise PimsimError(f"{path}: YAML syntax error{where}: {problem}") from None
+
+
+def _read_yaml(path: Path) -> dict:
+    data = read_yaml_data(path)
     if data is None:
         data = {}
     if not isinstance(data, dict):

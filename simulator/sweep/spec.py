@@ -32,7 +32,6 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Union
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, PositiveInt, StrictBool, StrictFloat, StrictInt, ValidationError, \
     model_validator
 
@@ -378,16 +377,8 @@ def find_spec_file(name_or_path: str | Path) -> Path:
 
 def load_spec(path: str | Path) -> tuple[SweepSpec, Path]:
     """Read and validate a sweep spec file; returns the spec and the file's resolved path."""
+    from simulator.config.loader import read_yaml_data
+
     file = find_spec_file(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PimsimError(f"{file}: cannot read file ({exc.__class__.__name__})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise PimsimError(f"{file}: YAML syntax error{where}: {getattr(exc, 'problem', None) or 'invalid YAML'}") \
-            from None
+    data = read_yaml_data(file)
     return validate_spec(data if data is not None else {}, str(file), file.resolve().parent), file.resolve()
