@@ -40,20 +40,15 @@ _ROW_IN_LOG = np.array([c in (Cmd.ACT, Cmd.ACT4, Cmd.ACT16, Cmd.RD, Cmd.WR, Cmd.
 
 
 def _rules_csr(gap: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Nonzero (scope, next, cycles) per preceding command, as CSR arrays, minus rules that can never bind:
-    - TMOD's (nothing but nMODCH after a TMOD): kept as one number, `st_chan[k, TMOD]`, see `_apply`;
-    - an all-bank command's bank / bank-group rule whose gap does not exceed its channel rule to the same
-      command (the channel rule already applies to every bank and group)."""
+    """Nonzero (scope, next, cycles) per preceding command, as CSR arrays."""
     ptr = np.zeros(N_CMDS + 1, np.int64)
     rows = []
     for p in range(N_CMDS):
         for s in range(3):
             for n in range(N_CMDS):
-                if gap[s, p, n] <= 0 or p == _TMOD:
-                    continue
-                if s < 2 and _TOUCH[p] == 3 and gap[2, p, n] >= gap[s, p, n]:
-                    continue
-                rows.append((s, n, gap[s, p, n]))
+                # an all-bank command's bank / group rule never binds if its channel rule is at least as long
+                if gap[s, p, n] > 0 and not (s < 2 and _TOUCH[p] == 3 and gap[2, p, n] >= gap[s, p, n]):
+                    rows.append((s, n, gap[s, p, n]))
         ptr[p + 1] = len(rows)
     arr = np.array(rows, dtype=np.int64).reshape(-1, 3)
     return ptr, arr[:, 0].copy(), arr[:, 1].copy(), arr[:, 2].copy()
@@ -75,8 +70,6 @@ def _bank_range(cmd, bank, nb, bpg, touch):
 @njit(cache=True, error_model="numpy")
 def _earliest(k, cmd, bank, st_bank, st_group, st_chan, acts, n_acts, faw, nb, bpg, touch, is_open):
     t = st_chan[k, cmd]
-    if cmd < 21 and st_chan[k, 21] > t:  # DRAM commands wait nMODCH after a TMOD (kept in the TMOD column)
-        t = st_chan[k, 21]
     b0, b1 = _bank_range(cmd, bank, nb, bpg, touch)
     for b in range(b0, b1):
         if st_bank[k, b, cmd] > t:
@@ -113,7 +106,7 @@ def _log_push(lg, nlog, t, k, cmd, bank, row, touch, row_in_log):
 
 
 @njit(cache=True, error_model="numpy")
-def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, nmodch, faw,
+def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
          rptr, rscope, rnext, rcyc, touch, mode_of, is_open, is_close, row_in_log, completion,
          dkind, dcmd, dconv, dblock, dcolcount, keep_log,
          st_bank, st_group, st_chan, open_row, mode, last_issue, last_done, acts, n_acts, ref_due, ring, nreq,
@@ -288,7 +281,7 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, nmodc
                     # refresh due: settle the burst's last command, then take the general path
                     burst_from = -1
                     _apply(k, final, bank, row, t_prev, st_bank, st_group, st_chan, open_row, mode, last_issue,
-                           last_done, acts, n_acts, ref_due, refi, nmodch, nb, bpg, rptr, rscope, rnext, rcyc, touch,
+                           last_done, acts, n_acts, ref_due, refi, nb, bpg, rptr, rscope, rnext, rcyc, touch,
                            is_open, is_close, completion, counts, False, open_since, open_cycles)
                 # --- general path: command by command, exactly as the reference engine plans it ---
                 while True:
@@ -344,7 +337,7 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, nmodc
                     elif mode_of[cmd] >= 0 and mode_of[cmd] != mode[k]:
                         cmd, cb, cr = _TMOD, -1, -1
                     _apply(k, cmd, cb, cr, t, st_bank, st_group, st_chan, open_row, mode, last_issue, last_done,
-                           acts, n_acts, ref_due, refi, nmodch, nb, bpg, rptr, rscope, rnext, rcyc, touch, is_open,
+                           acts, n_acts, ref_due, refi, nb, bpg, rptr, rscope, rnext, rcyc, touch, is_open,
                            is_close, completion, counts, True, open_since, open_cycles)
                     if keep_log:
                         lg, nlog = _log_push(lg, nlog, t, k, cmd, cb, cr, touch, row_in_log)
@@ -368,7 +361,7 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, nmodc
             if burst_from >= 0 and t_prev > last_issue[k]:
                 # settle the burst: only its last command constrains what follows
                 _apply(k, final, bank, row, t_prev, st_bank, st_group, st_chan, open_row, mode, last_issue,
-                       last_done, acts, n_acts, ref_due, refi, nmodch, nb, bpg, rptr, rscope, rnext, rcyc, touch,
+                       last_done, acts, n_acts, ref_due, refi, nb, bpg, rptr, rscope, rnext, rcyc, touch,
                        is_open, is_close, completion, counts, False, open_since, open_cycles)
             if kind == K_EOC or kind == K_SYNC:
                 continue
@@ -499,7 +492,7 @@ def _same(k1, k2, X, depth, faw, st_bank, st_group, st_chan, open_row, mode, las
 
 @njit(cache=True, error_model="numpy")
 def _apply(k, cmd, bank, row, t, st_bank, st_group, st_chan, open_row, mode, last_issue, last_done, acts, n_acts,
-           ref_due, refi, nmodch, nb, bpg, rptr, rscope, rnext, rcyc, touch, is_open, is_close, completion, counts, count,
+           ref_due, refi, nb, bpg, rptr, rscope, rnext, rcyc, touch, is_open, is_close, completion, counts, count,
            open_since, open_cycles):
     b0, b1 = _bank_range(cmd, bank, nb, bpg, touch)
     every = touch[cmd] == 3 or (b0 == 0 and b1 == nb)  # an all-bank command: one update covers every bank
@@ -510,9 +503,6 @@ def _apply(k, cmd, bank, row, t, st_bank, st_group, st_chan, open_row, mode, las
         for b in range(nb):
             if open_row[k, b] != -1:
                 was_open = True
-    if cmd == 21:  # TMOD: every DRAM command waits nMODCH (one number instead of a rule per command)
-        if t + nmodch > st_chan[k, 21]:
-            st_chan[k, 21] = t + nmodch
     for q in range(rptr[cmd], rptr[cmd + 1]):
         s = rscope[q]
         nx = rnext[q]
@@ -635,7 +625,7 @@ class FastEngine:
         for name, v in cfg.completion.model_dump().items():
             completion[int(Cmd[name])] = v
         self._static = (org.channels, org.banks, org.banks_per_group, org.bank_groups, org.queue_depth,
-                        tm.nREFI if cfg.refresh.enabled else 0, tm.nMODCH, tm.nFAW if cfg.controller.enforce_faw else 0,
+                        tm.nREFI if cfg.refresh.enabled else 0, tm.nFAW if cfg.controller.enforce_faw else 0,
                         rptr, rscope, rnext, rcyc, _TOUCH, _MODE, _IS_OPEN, _IS_CLOSE, _ROW_IN_LOG, completion,
                         *decode_arrays())
 
