@@ -246,8 +246,12 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
                         if e > X and e + m_ok - 1 > el:
                             el = e + m_ok - 1
                         q0 = m_ok - depth if m_ok > depth else 0
+                        pos = (idx + q0) % depth  # one modulo, then wrap by hand (a division per write is slow)
                         for q in range(q0, m_ok):
-                            ring[k, (idx + q) % depth] = t0 + q * self_gap
+                            ring[k, pos] = t0 + q * self_gap
+                            pos += 1
+                            if pos == depth:
+                                pos = 0
                         tl = t0 + (m_ok - 1) * self_gap
                         counts[k, final] += m_ok
                         t_prev = tl
