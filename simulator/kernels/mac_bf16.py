@@ -18,7 +18,7 @@ compiled with `cache=True`, so the compiled code is reused across processes.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from simulator.kernels.bits import bf16_to_f32_scalar, round_f32_to_bf16
 
@@ -141,7 +141,7 @@ def _bank_segment(w, w0, ncols, xf, x0, lanes, acc_mode, order, readout, skip_ze
     return acc, skipped
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def gemv_bf16_kernel(W, xbits, seg_cols, lanes, acc_mode, order, readout, skip_zero):
     """y[n] = fp32 sum over read-out segments (increasing k) of one bank accumulator over W[n, seg] * x[seg].
 
@@ -152,24 +152,28 @@ def gemv_bf16_kernel(W, xbits, seg_cols, lanes, acc_mode, order, readout, skip_z
     xf = np.empty(k, np.float32)
     for i in range(k):
         xf[i] = bf16_to_f32_scalar(xbits[i])
-    P = np.empty(max(lanes, min(seg_cols, ncols_total) * lanes), np.float32)
-    Q = np.empty_like(P)
-    la = np.empty(lanes, np.float32)
     y = np.empty(n_rows, np.float32)
-    skipped = 0
-    for n in range(n_rows):
-        row = W[n]
-        total = np.float32(0.0)
-        c0 = 0
-        while c0 < ncols_total:
-            nc = min(seg_cols, ncols_total - c0)
-            r, s = _bank_segment(row, c0 * lanes, nc, xf, c0 * lanes, lanes, acc_mode, order, readout,
-                                 skip_zero, P, Q, la)
-            total = np.float32(total + r)
-            skipped += s
-            c0 += nc
-        y[n] = total
-    return y, skipped
+    # rows are independent banks: split them over threads (each row's arithmetic is unchanged, so the result
+    # does not depend on the thread count); every chunk has its own scratch buffers
+    nchunks = max(1, min(n_rows, 64))
+    skipped_c = np.zeros(nchunks, np.int64)
+    for c in prange(nchunks):
+        P = np.empty(max(lanes, min(seg_cols, ncols_total) * lanes), np.float32)
+        Q = np.empty_like(P)
+        la = np.empty(lanes, np.float32)
+        for n in range(c * n_rows // nchunks, (c + 1) * n_rows // nchunks):
+            row = W[n]
+            total = np.float32(0.0)
+            c0 = 0
+            while c0 < ncols_total:
+                nc = min(seg_cols, ncols_total - c0)
+                r, s = _bank_segment(row, c0 * lanes, nc, xf, c0 * lanes, lanes, acc_mode, order, readout,
+                                     skip_zero, P, Q, la)
+                total = np.float32(total + r)
+                skipped_c[c] += s
+                c0 += nc
+            y[n] = total
+    return y, skipped_c.sum()
 
 
 @njit(cache=True)
