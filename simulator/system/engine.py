@@ -28,8 +28,8 @@ from simulator.dram.commands import CMD_NAMES, N_CMDS, Cmd
 from simulator.dram.fast import FastEngine
 from simulator.dram.reference import run_reference
 from simulator.system.mapping import PimGptMapping, Stage
-from simulator.system.program import concat, from_rows
-from simulator.trace.isr import IsrProgram, Op
+from simulator.system.program import concat, delay
+from simulator.trace.isr import IsrProgram
 
 OP_CLASSES = ("embedding", "layernorm", "qkv", "rope", "kv_append", "attn_score", "softmax", "attn_value",
               "out_proj", "residual", "ffn", "activation", "lm_head")
@@ -76,16 +76,15 @@ class SystemEngine:
         stats = SystemStats()
         start_counts = dev.state.channel_counts().copy()
 
-        def hold(resource, cycles: int, cls: str):
+        def hold(resource, cycles: int):
             with resource.request() as req:
                 yield req
                 yield env.timeout(cycles)
-            stats.by_class[cls] = stats.by_class.get(cls, 0) + cycles
 
         def token(ctx: int):
             stages = self.mapping.token_stages(ctx)
             delays = [self.delay_cycles(s.asic_cycles) if not s.is_pim else 0 for s in stages]
-            parts = [s.program if s.is_pim else from_rows([(Op.DELAY, d, 0, 0, 0)]) for s, d in zip(stages, delays)]
+            parts = [s.program if s.is_pim else delay(d) for s, d in zip(stages, delays)]
             prog = concat(parts)
             x_after = np.zeros(len(prog), np.int64)
             before = dev.state.channel_counts().copy()
@@ -94,19 +93,27 @@ class SystemEngine:
             ends = x_after[np.cumsum([len(p) for p in parts]) - 1]
             prev = t0
             pim_cycles = 0
+            run_res, run_cycles = None, 0  # consecutive stages on one resource are held as one SimPy event
             for s, end, d in zip(stages, ends, delays):
                 dur = int(end - prev)
                 prev = int(end)
+                stats.by_class[s.op_class] += dur
                 if s.is_pim:
                     pim_cycles += dur
                     stats.pim_by_class[s.op_class] += dur
-                    yield from hold(pim, dur, s.op_class)
                 else:
                     stats.asic_cycles += s.asic_cycles
                     stats.asic_dram_cycles += dur
                     for k, v in s.asic_ops:
                         stats.asic_ops[k] = stats.asic_ops.get(k, 0) + v
-                    yield from hold(asic, dur, s.op_class)
+                res = pim if s.is_pim else asic
+                if res is not run_res and run_cycles:
+                    yield from hold(run_res, run_cycles)
+                    run_cycles = 0
+                run_res = res
+                run_cycles += dur
+            if run_cycles:
+                yield from hold(run_res, run_cycles)
             assert env.now == dev.state.x, "SimPy time and device time diverged"
             stats.pim_cycles += pim_cycles
             self._attribute(stats, dev.state.channel_counts() - before, pim_cycles)

@@ -7,6 +7,7 @@ the internal host `DELAY` (ASIC compute time). Masks are channel-id bit masks (b
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -26,8 +27,11 @@ class Program:
 
     def shifted(self, row_offset: int) -> "Program":
         """The same program on a region `row_offset` rows further (only row-addressed instructions move)."""
-        moves = np.isin(self.op, _ROW_OPS)
-        return Program(self.op, self.opsize, self.mask, self.bank, np.where(moves, self.row + row_offset, self.row))
+        moves = self.__dict__.get("_moves")
+        if moves is None:  # computed once per program: shifted copies are made for every layer and token
+            moves = np.isin(self.op, _ROW_OPS).astype(np.int64)
+            object.__setattr__(self, "_moves", moves)
+        return Program(self.op, self.opsize, self.mask, self.bank, self.row + moves * row_offset)
 
 
 _ROW_OPS = np.array([Op.MAC_ABK, Op.MAC_SBK, Op.EWMUL, Op.COPY_BKGB, Op.COPY_GBBK, Op.WR_ABK, Op.R_MEM, Op.W_MEM],
@@ -43,6 +47,12 @@ class ProgramBuilder:
 
     def build(self) -> Program:
         return from_rows(self.rows)
+
+
+@lru_cache(maxsize=4096)
+def delay(cycles: int) -> Program:
+    """A host DELAY of `cycles` (ASIC compute between device instructions)."""
+    return from_rows([(Op.DELAY, cycles, 0, 0, 0)])
 
 
 def from_rows(rows) -> Program:
