@@ -268,13 +268,8 @@ class PimGptMapping:
         t = ctx - 1
         slot, ch, bank = t // self.CB, (t % self.CB) // self.B, t % self.B
         b = ProgramBuilder()
-        # k_t: into one bank of one channel, one segment per KV head
-        heads_per_gb = max(1, self.cols_per_row // self.k_hd_cols)
-        for h0 in range(0, self.kv_heads, heads_per_gb):
-            hs = range(h0, min(self.kv_heads, h0 + heads_per_gb))
-            b.add(Op.WR_GB, len(hs) * self.k_hd_cols, 1 << ch)
-            for h in hs:
-                b.add(Op.COPY_GBBK, self.k_hd_cols, 1 << ch, bank, self.k_base + self.k_row(slot, h))
+        # v_t first (every channel alike), then k_t (one channel): the fast engine keeps the channels in
+        # one state class through the long v_t part
         # v_t: one element per V neuron, i.e. one column copy into every bank, for every neuron slot
         lay = self.v_layout
         p = t // lay.gb_elems
@@ -284,6 +279,13 @@ class PimGptMapping:
             b.add(Op.WR_GB, len(chunk), self.full)
             for q, bk in chunk:
                 b.add(Op.COPY_GBBK, 1, self.full, bk, self.v_base + int(lay.seg_row[lay.segment_index(p, q)]))
+        # k_t: into one bank of one channel, one segment per KV head
+        heads_per_gb = max(1, self.cols_per_row // self.k_hd_cols)
+        for h0 in range(0, self.kv_heads, heads_per_gb):
+            hs = range(h0, min(self.kv_heads, h0 + heads_per_gb))
+            b.add(Op.WR_GB, len(hs) * self.k_hd_cols, 1 << ch)
+            for h in hs:
+                b.add(Op.COPY_GBBK, self.k_hd_cols, 1 << ch, bank, self.k_base + self.k_row(slot, h))
         return b.build()
 
     def _lookup_program(self, table: str, index: int) -> Program:
