@@ -98,7 +98,7 @@ def simulate(arch: ArchConfig, trace, context: int | None = None, tokens: int | 
         "tck_ns": arch.timing.tck_ns,
         "breakdown": {
             "by_op": {k: stats.by_class.get(k, 0) * tck_s for k in OP_CLASSES},
-            "by_component": {k: stats.by_component.get(k, 0.0) * tck_s for k in COMPONENTS},
+            "by_component": {k: float(stats.by_component.get(k, 0.0)) * tck_s for k in COMPONENTS},
         },
         "row_hit_rate": float(1 - acts / col_acc) if col_acc else 0.0,
         "commands": command_summary(counts),
