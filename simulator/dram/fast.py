@@ -23,7 +23,7 @@ from numba import njit
 from simulator.config.schema import ArchConfig
 from simulator.dram.commands import MODE, N_CMDS, TOUCH, Cmd
 from simulator.dram.log import CommandLog, ReplayResult
-from simulator.dram.requests import K_ALLBANK, K_EOC, K_NONE, K_REG, K_SINGLE, K_SYNC, decode_arrays
+from simulator.dram.requests import K_ALLBANK, K_EOC, K_SINGLE, K_SYNC, decode_arrays
 from simulator.dram.timing import timing_arrays
 from simulator.trace.isr import IsrProgram
 

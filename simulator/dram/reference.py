@@ -18,8 +18,8 @@ import numpy as np
 from simulator.config.schema import ArchConfig
 from simulator.dram.commands import COLUMN, MODE, MODE_ANY, MODE_BANK, MODE_REG, N_CMDS, OPENS, Cmd
 from simulator.dram.log import CommandLog, ReplayResult
-from simulator.dram.requests import DECODE, K_ALLBANK, K_EOC, K_NONE, K_REG, K_SINGLE, K_SYNC, requests_per_channel
-from simulator.dram.timing import SCOPE_BANK, SCOPE_CHANNEL, SCOPE_GROUP, build_constraints
+from simulator.dram.requests import DECODE, K_ALLBANK, K_EOC, K_NONE, K_SINGLE, K_SYNC, requests_per_channel
+from simulator.dram.timing import SCOPE_CHANNEL, SCOPE_GROUP, build_constraints
 from simulator.trace.isr import IsrProgram, Op
 
 INF = float("inf")

@@ -150,7 +150,6 @@ def place_matrix(W: np.ndarray, geometry: PimGeometry = PimGeometry(), layout_fn
                 for a in (lay.seg_pass, lay.seg_row, lay.seg_col, lay.seg_ncols, lay.seg_gb_col))
     seg_neuron = np.ascontiguousarray(np.asarray(lay.seg_neuron), dtype=np.int64)
     seg_k0 = np.ascontiguousarray(np.asarray(lay.seg_k0), dtype=np.int64)
-    cols_per_row = g.row_elems // g.col_elems
     n_rows = int(seg[1].max(initial=0)) + 1
 
     # Every weight goes where the mapping's address function says (see `_runs`).
