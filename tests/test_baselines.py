@@ -91,10 +91,10 @@ def test_swiglu_rmsnorm_gqa_model():
 
 
 def test_trace_workload_matches_model_workload():
-    derive = pytest.importorskip("simulator.trace.derive")
     from simulator.baselines import workload_from_trace
+    from simulator.trace.derive import derive_trace
 
-    trace = derive.derive_trace("gpt2-small")
+    trace = derive_trace("gpt2-small")
     a = totals(workload_from_trace(trace, 256, "fp32"))
     b = totals(workload_from_model(model_shape("gpt2-small"), 256, "fp32"))
     for key in ("flops", "weight_bytes", "kv_bytes", "kernels"):

@@ -31,7 +31,6 @@ def test_notebook_executes(name, tmp_path, monkeypatch):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     pytest.importorskip("ipykernel")
-    pytest.importorskip("simulator.system.api")
     monkeypatch.setenv("PIMSIM_NB_SMALL", "1")
     monkeypatch.setenv("PIMSIM_NB_OUT", str(tmp_path))
     monkeypatch.setenv("PIMSIM_NB_WORKERS", "2")

@@ -226,7 +226,6 @@ def test_cli_sweep_json_dry_run_and_exit_status(tmp_path, capsys):
 
 def test_real_points(tmp_path):
     """2 real tiny points through the real simulator (simulator.system.api.run_point)."""
-    pytest.importorskip("simulator.system.api")
     spec = write_spec(tmp_path, models=["gpt2-small"], run={"context": 128, "tokens": 2},
                       axes=[{"key": "organisation.channels", "values": [8, 16]}])
     s = run_sweep(spec, tmp_path / "out", workers=2, progress=False)

@@ -65,10 +65,16 @@ def test_regions_never_overlap_and_every_weight_is_placed_once():
         assert end <= start, f"{a} overlaps {b}"
     assert regions[-1][2] == m.layer_rows
     assert m.lm.base_row == m.layers * m.layer_rows and m.total_rows <= arch.organisation.rows
-    # the K cache holds every key of every head for the full context, once
-    keys = {(t // m.CB, (t % m.CB) // m.B, t % m.B, int(m.k_row(t // m.CB, h)))
-            for t in range(m.ctx_limit) for h in range(m.kv_heads)}
-    assert len({(s, c, b, r) for s, c, b, r in keys}) <= m.ctx_limit * m.kv_heads
+    # the K cache holds every key of every head for the full context, each at its own place (channel, bank,
+    # row, first column) inside the K region, its head_dim / 16 columns within that one row
+    keys = set()
+    for t in range(m.ctx_limit):
+        slot, ch, bank = t // m.CB, (t % m.CB) // m.B, t % m.B
+        for h in range(m.kv_heads):
+            row, seg = int(m.k_row(slot, h)), (slot * m.kv_heads + h) % m.k_per_row
+            assert 0 <= row < m.k_rows and (seg + 1) * m.k_hd_cols <= m.cols_per_row
+            keys.add((ch, bank, row, seg * m.k_hd_cols))
+    assert len(keys) == m.ctx_limit * m.kv_heads
 
 
 def test_capacity_error_is_one_line():

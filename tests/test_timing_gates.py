@@ -1,6 +1,6 @@
 """Ramulator-style gate tests: each command is illegal one cycle before its bound and legal exactly at it.
 
-Expected gaps are written out from aim-isa.md (not read from our timing table), so the table is tested
+Expected gaps are written out from docs/aim-device.md (not read from our timing table), so the table is tested
 against the spec. Each case is checked twice: by the engine's timing state (earliest legal cycle) and by
 the independent protocol checker (violation one cycle early, none at the bound).
 """
@@ -31,7 +31,9 @@ CASES = [
     ("ACT16->WRA16", [(100, "ACT16", A, 1)], ("WRA16", A, 1), 128, "nRCDWR"),
     ("ACT16->PREA nRAS", [(100, "ACT16", A, 1)], ("PREA", A, -1), 154, "nRAS"),
     ("PREA->ACT16 nRP", [(100, "ACT16", A, 1), (200, "PREA", A, -1)], ("ACT16", A, 2), 232, "nRP"),
-    ("ACT->ACT same bank nRC", [(100, "ACT", 0, 1), (160, "PRE", 0, -1)], ("ACT", 0, 2), 192, "nRP"),
+    # PRE at the earliest (nRAS): nRP would allow 154 + 32 = 186, nRC (100 + 89) binds
+    ("ACT->ACT same bank nRC", [(100, "ACT", 0, 1), (154, "PRE", 0, -1)], ("ACT", 0, 2), 189, "nRC"),
+    ("PRE->ACT same bank nRP", [(100, "ACT", 0, 1), (160, "PRE", 0, -1)], ("ACT", 0, 2), 192, "nRP"),
     ("ACT->ACT16 nRC", [(100, "ACT", 0, 1), (155, "PRE", 0, -1)], ("ACT16", A, 2), 189, "nRC"),
     ("ACT->ACT other group nRRDS", [(100, "ACT", 0, 1)], ("ACT", 4, 1), 105, "nRRDS"),
     ("ACT->ACT same group nRRDL", [(100, "ACT", 0, 1)], ("ACT", 1, 1), 106, "nRRDL"),
@@ -50,8 +52,11 @@ CASES = [
     ("WRMAC16->RDAF16 nWTRL", [(100, "TMOD", A, -1), (132, "WRMAC16", A, -1)], ("RDAF16", A, -1), 146, "nWTRL"),
     ("RD->WR nRTW", [(100, "ACT", 0, 0), (136, "RD", 0, 0)], ("WR", 0, 0), 186, "nRTW"),
     ("WR->RD same group nWTRL", [(100, "ACT", 0, 0), (128, "WR", 0, 0)], ("RD", 0, 0), 147, "nWTRL"),
-    ("WR->RD other group nWTRS", [(100, "ACT", 0, 0), (101, "TMOD", A, -1), (133, "TMOD", A, -1),
-                                  (165, "ACT", 4, 0), (166, "WR", 0, 0)], ("RD", 4, 0), 201, "nRCDRD"),
+    # bank 4's row is open since 105 (nRCDRD allows 141); WR at 128 + nCWL + nBL + nWTRS (6 + 2 + 9) binds
+    ("WR->RD other group nWTRS", [(100, "ACT", 0, 0), (105, "ACT", 4, 0), (128, "WR", 0, 0)], ("RD", 4, 0), 145,
+     "nWTRS"),
+    ("ACT->RD nRCDRD after a WR elsewhere", [(100, "ACT", 0, 0), (101, "TMOD", A, -1), (133, "TMOD", A, -1),
+                                            (165, "ACT", 4, 0), (166, "WR", 0, 0)], ("RD", 4, 0), 201, "nRCDRD"),
 ]
 
 
