@@ -42,7 +42,7 @@ def test_relative_links_resolve(path):
 
 
 def test_docs_cite_nothing_outside_the_repository():
-    hits = [f"{p.relative_to(ROOT)}:{i}" for p in _files(SELF_CONTAINED)
+    hits = [f"{p.relative_to(ROOT)}:{i}" for p in _files(SELF_CONTAINED) if p != Path(__file__).resolve()
             for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if EXTERNAL.search(line)]
     assert not hits, hits
 
