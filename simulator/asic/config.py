@@ -68,15 +68,12 @@ def asic_config_from_dict(data: dict[str, Any] | None, source: str = "asic") -> 
         return AsicConfig()
     if isinstance(data, AsicConfig):
         return data
+    from simulator.config.messages import pydantic_message
+
     try:
         return _ADAPTER.validate_python(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err.get("loc", ()))
-        kind = err.get("type", "")
-        what = "unknown key (see docs/asic.md)" if kind in ("unexpected_keyword_argument", "extra_forbidden") \
-            else err.get("msg", "invalid value")
-        raise PimsimError(f"{source}: asic.{loc}: {what}") from None
+        raise PimsimError(pydantic_message(exc, source, prefix="asic", docs="docs/asic.md")) from None
 
 
 def asic_config_from_arch(arch) -> AsicConfig:

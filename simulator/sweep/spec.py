@@ -35,6 +35,7 @@ from typing import Annotated, Any, Union
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, PositiveInt, StrictBool, StrictFloat, StrictInt, ValidationError, \
     model_validator
 
+from simulator.config.messages import pydantic_message
 from simulator.errors import PimsimError
 
 REPO_DIR = Path(__file__).resolve().parents[2]
@@ -317,48 +318,13 @@ def _check_semantics(spec: SweepSpec, spec_dir: Path | None) -> list[tuple[str, 
     return problems
 
 
-_TYPE_TAGS = frozenset({"bool", "int", "float", "str", "none", "dict", "list", "Axis", "Zip", "Compare"})
-
-
-def _user_loc(loc: tuple) -> tuple[str, bool]:
-    """The user's own path in a pydantic error location (type tags of unions dropped), and whether one was."""
-    parts: list[str] = []
-    tagged = False
-    for p in loc:
-        if isinstance(p, int):
-            parts.append(f"[{p}]")
-        elif p in _TYPE_TAGS or "[" in p:
-            tagged = True
-        else:
-            parts.append(p)
-    return ".".join(parts).replace(".[", "[") or "(top level)", tagged
-
-
-def _pydantic_message(exc: ValidationError) -> tuple[str, str]:
-    err = exc.errors()[0]
-    loc, tagged = _user_loc(err.get("loc", ()))
-    kind = err.get("type", "")
-    if kind == "extra_forbidden":
-        return loc, "unknown key (see docs/sweeps.md)"
-    if kind == "missing":
-        return loc, "missing required field"
-    got = err.get("input")
-    if tagged and kind in ("bool_type", "int_type", "float_type", "string_type", "none_required"):
-        return loc, f"must be a plain value (number, string, true/false or null), got {got!r}"
-    msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
-    if kind != "value_error" and not isinstance(got, (dict, list)):
-        msg += f", got {got!r}"
-    return loc, msg
-
-
 def validate_spec(data: Any, source: str, spec_dir: Path | None = None) -> SweepSpec:
     if not isinstance(data, dict):
         raise PimsimError(f"{source}: top level must be a mapping, got {type(data).__name__}")
     try:
         spec = SweepSpec.model_validate(data)
     except ValidationError as exc:
-        loc, msg = _pydantic_message(exc)
-        raise PimsimError(f"{source}: {loc}: {msg}") from None
+        raise PimsimError(pydantic_message(exc, source, docs="docs/sweeps.md")) from None
     problems = _check_semantics(spec, spec_dir)
     if problems:
         field, msg = problems[0]
