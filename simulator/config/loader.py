@@ -14,8 +14,9 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import yaml
 from pydantic import ConfigDict, ValidationError, create_model
@@ -68,7 +69,7 @@ class StrictSafeLoader(yaml.SafeLoader):
 
 def yaml_data(text: str):
     """YAML text -> plain data with `StrictSafeLoader` (yaml.YAMLError on bad syntax or a duplicate key)."""
-    return yaml.load(text, Loader=StrictSafeLoader)  # noqa: S506 - a SafeLoader subclass: data only
+    return yaml.load(text, Loader=StrictSafeLoader)
 
 
 def read_yaml_data(path: Path):

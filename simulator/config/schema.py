@@ -62,7 +62,7 @@ class Organisation(_Strict):
         return self.banks * self.rows * self.row_bytes
 
     @model_validator(mode="after")
-    def _check(self) -> "Organisation":
+    def _check(self) -> Organisation:
         if self.banks > 64:
             raise ValueError("bank_groups * banks_per_group must be at most 64")
         if self.columns * self.column_bits % 8:
@@ -166,7 +166,7 @@ class ArchConfig(_Strict):
     energy: dict | None = None
 
     @model_validator(mode="after")
-    def _refresh_fits(self) -> "ArchConfig":
+    def _refresh_fits(self) -> ArchConfig:
         """With refresh on, every wait must fit between two refreshes, or a command could never issue."""
         t = self.timing
         if self.refresh.enabled:

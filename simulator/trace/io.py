@@ -19,7 +19,17 @@ from typing import Any
 
 from simulator.errors import PimsimError
 from simulator.trace.schema import (
-    Compression, Lin, MaskRef, ModelConfig, Op, Quantization, Sparsity, TensorSpec, Trace, TraceHeader, WeightInfo,
+    Compression,
+    Lin,
+    MaskRef,
+    ModelConfig,
+    Op,
+    Quantization,
+    Sparsity,
+    TensorSpec,
+    Trace,
+    TraceHeader,
+    WeightInfo,
 )
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -128,9 +138,9 @@ def save_trace(trace: Trace, path: str | Path) -> Path:
         with gzip.GzipFile(filename="", mode="wb", fileobj=buf, mtime=0, compresslevel=9) as gz:
             gz.write(data)
         data = buf.getvalue()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return path
+    from simulator.cli_support import write_atomic
+
+    return write_atomic(path, data)
 
 
 # -------------------------------------------------------------------------------------------- from dict

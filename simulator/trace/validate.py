@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ class Problem:
         return f"{self.line}: {self.field}: {self.message}"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validators():
     """(header validator, op validator) built from the shipped schema; integers exclude booleans and 1.0."""
     import jsonschema
