@@ -76,6 +76,15 @@ def _quiet_stdout() -> None:
         pass
 
 
+def _interrupted(exc: BaseException) -> bool:
+    seen = 0
+    while exc is not None and seen < 20:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
 def _error(message: str) -> None:
     try:
         print(f"pimsim: error: {clip(message)}", file=sys.stderr)
@@ -104,6 +113,11 @@ def main(argv: list[str] | None = None) -> int:
         _quiet_stdout()
         return 141
     except KeyboardInterrupt:
+        _error("interrupted (Ctrl-C); results already committed are kept")
+        return 130
+    except SystemError as exc:  # Ctrl-C inside compiled (numba) code surfaces as a SystemError around it
+        if not _interrupted(exc):
+            raise
         _error("interrupted (Ctrl-C); results already committed are kept")
         return 130
     except MemoryError:

@@ -84,7 +84,9 @@ def describe(err: dict, docs: str = "docs/configuration.md") -> str:
 
 
 def pydantic_message(exc: ValidationError, source: str, prefix: str = "", docs: str = "docs/configuration.md") -> str:
-    """`source: field: problem` for the first error of `exc`."""
-    err = exc.errors()[0]
+    """`source: field: problem` for the first error of `exc` (an unknown key first: a misspelt key is usually
+    also the cause of a 'missing' one)."""
+    errors = exc.errors()
+    err = next((e for e in errors if e.get("type") == "extra_forbidden"), errors[0])
     where = location(err.get("loc", ()), prefix)
     return f"{source}: {where + ': ' if where else ''}{describe(err, docs)}"

@@ -67,8 +67,13 @@ def _sweep(args: argparse.Namespace) -> int:
     from simulator.sweep.runner import dry_run, run_sweep
 
     if args.dry_run:
-        for line in dry_run(args.spec, args.out, point_fn=args.point_function, max_points=args.max_points):
+        lines = dry_run(args.spec, args.out, point_fn=args.point_function, max_points=args.max_points)
+        for line in lines:
             print(line)
+        invalid = sum(1 for line in lines[:-1] if line.split()[2:3] == ["invalid"])
+        if invalid:
+            print(f"pimsim: {invalid} point(s) have an invalid config (reason in parentheses above)", file=sys.stderr)
+            return 1
         return 0
     output_dir(args.out, "--out")
     summary = run_sweep(args.spec, args.out, workers=args.workers, scheduler=args.scheduler,

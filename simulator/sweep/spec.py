@@ -347,8 +347,13 @@ def _check_semantics(spec: SweepSpec, spec_dir: Path | None) -> list[tuple[str, 
 
 
 def validate_spec(data: Any, source: str, spec_dir: Path | None = None) -> SweepSpec:
+    from simulator.config.loader import non_finite
+
     if not isinstance(data, dict):
         raise PimsimError(f"{source}: top level must be a mapping, got {type(data).__name__}")
+    bad = non_finite(data)
+    if bad:
+        raise PimsimError(f"{source}: {bad}: must be a finite number (.inf and .nan are not values)")
     try:
         spec = SweepSpec.model_validate(data)
     except ValidationError as exc:

@@ -287,12 +287,14 @@ def _check_kind(r: dict, chk: _Checker, in_sizes: list[Lin | None], out_sizes: l
         chk.bad("attrs.eps", "a norm op needs a positive eps")
 
 
-def _check_op(r: dict, idx: int, chk: _Checker, model: dict, seen: dict[str, dict], state: dict) -> None:
+def _check_record(r: dict, chk: _Checker) -> None:
     if r.get("record") != "op":
         chk.bad("record", f"must be \"op\" after the header, got {clip(repr(r.get('record')), 60)}")
-        return
-    if not chk.schema(r, 1):
-        return
+    else:
+        chk.schema(r, 1)
+
+
+def _check_op(r: dict, idx: int, chk: _Checker, model: dict, seen: dict[str, dict], state: dict) -> None:
     if r["index"] != idx:
         chk.bad("index", f"is {r['index']!r}, expected {idx} (ops must be numbered in file order from 0)")
     name, scope = r["name"], r["scope"]
@@ -355,12 +357,17 @@ def validate_records(lines: list[str]) -> tuple[list[dict], list[Problem]]:
     model = _check_header(recs[0], chk)
     if model is None:
         return [], chk.problems
+    for i, r in enumerate(recs[1:], start=2):  # each record on its own first ...
+        chk.line = i
+        if r is not None:
+            _check_record(r, chk)
+    if chk.problems:  # ... and across records only when every record is well-formed (no follow-on errors)
+        return [], chk.problems
     seen: dict[str, dict] = {}
     state: dict[str, Any] = {"scope": 0, "sizes": {}}
     for i, r in enumerate(recs[1:], start=2):
         chk.line = i
-        if r is not None:
-            _check_op(r, i - 2, chk, model, seen, state)
+        _check_op(r, i - 2, chk, model, seen, state)
     n_ops = len(recs) - 1
     chk.line = len(recs)
     if recs[0]["op_count"] != n_ops:
