@@ -219,7 +219,7 @@ def test_row_04_tiny_tck_is_a_range_error(tmp_path, good_trace_lines):
 
 def test_row_05_outputs_checked_before_the_simulation(tmp_path, good_trace_lines, monkeypatch):
     _row(5, tmp_path, good_trace_lines)
-    import simulator.system.api as api
+    from simulator.system import api
 
     calls = []
     monkeypatch.setattr(api, "simulate", lambda *a, **k: calls.append(1) or {})
@@ -250,7 +250,7 @@ def test_row_06_closed_stdout_full_disk_and_ctrl_c(tmp_path, monkeypatch):
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert proc.stderr.count("\n") == 1 and "No space left" in proc.stderr
     # Ctrl-C in the engine: one line, status 130 (in-process, raised where the engine runs)
-    import simulator.system.engine as engine
+    from simulator.system import engine
 
     def interrupted(self, contexts, on_token=None):
         raise KeyboardInterrupt
