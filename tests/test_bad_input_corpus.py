@@ -266,7 +266,7 @@ def test_row_06_ctrl_c_in_a_real_process(tmp_path):
                           "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path)
     time.sleep(6)  # past the imports, inside the simulation
     p.send_signal(signal.SIGINT)
-    out, err = p.communicate(timeout=TIME_LIMIT_S)
+    _, err = p.communicate(timeout=TIME_LIMIT_S)
     assert p.returncode == 130 and b"Traceback" not in err and err.count(b"\n") == 1, err
 
 

@@ -36,7 +36,8 @@ class Organisation(_Strict):
     channels: PositiveInt = Field(32, le=63)  # channel masks are held in 64-bit integers
     bank_groups: PositiveInt = Field(4, le=64)
     banks_per_group: PositiveInt = Field(4, le=64)
-    # bounds: DRAM banks have at most 2^20 rows (GDDR6: 2^14) and 2^16 columns; wider is not a DRAM bank
+    # bounds (docs/configuration.md): DRAM banks have up to 2^16..2^17 rows (GDDR6: 2^14); 2^20 rows and 2^16
+    # columns are far beyond any bank
     rows: PositiveInt = Field(16384, le=2**20)
     columns: PositiveInt = Field(1024, le=2**16)  # 16-bit columns per row: 2 KB rows
     column_bits: PositiveInt = Field(16, le=1024)
