@@ -266,7 +266,9 @@ def load_energy_config(path: str | Path = SHIPPED_TABLE) -> EnergyConfig:
     """Read a YAML file whose top level is `energy: {...}` (or the section itself)."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        from simulator.config.loader import yaml_data
+
+        data = yaml_data(path.read_text(encoding="utf-8"))  # safe loader; a duplicate key is an error
     except OSError as exc:
         raise PimsimError(f"{path}: cannot read energy table ({exc.__class__.__name__})") from None
     except yaml.YAMLError as exc:

@@ -326,3 +326,22 @@ def test_row_15_a_different_sweep_is_refused_in_an_existing_out(tmp_path, monkey
         status, _, err, _ = run_in_process(["sweep", str(b), "--out", str(out), *extra])
         assert status == 2 and "holds the results of sweep 'a'" in err and err.count("\n") == 1
     assert (out / "results.csv").read_bytes() == before  # nothing mixed in
+
+
+def test_a_subcommand_with_a_missing_extra_is_listed_and_names_the_extra(monkeypatch, capsys):
+    import importlib
+
+    import simulator.cli as cli
+
+    real = importlib.import_module
+
+    def fake(name, *a, **k):
+        if name == "simulator.sweep.cli_commands":
+            raise ModuleNotFoundError("No module named 'dask'", name="dask")
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(cli.importlib, "import_module", fake)
+    assert cli.main(["--help"]) == 0
+    assert "sweep" in capsys.readouterr().out
+    assert cli.main(["sweep", "x.yaml", "--out", "o"]) == 2
+    assert "pimsim[sweep]" in capsys.readouterr().err

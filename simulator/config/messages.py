@@ -72,7 +72,7 @@ def describe(err: dict, docs: str = "docs/configuration.md") -> str:
     if kind == "string_type":
         return f"must be a non-empty string, got {_got(got)}"
     if kind == "literal_error":
-        return f"must be one of {ctx.get('expected', '?')}, got {_got(got)}"
+        return f"expected {ctx.get('expected', '?')}, got {_got(got)}"
     if kind in ("model_type", "dict_type", "model_attributes_type", "dataclass_type"):
         return f"must be a mapping of keys to values, got {_got(got)}"
     if kind in ("list_type", "tuple_type"):
