@@ -331,7 +331,7 @@ def test_row_15_a_different_sweep_is_refused_in_an_existing_out(tmp_path, monkey
 def test_a_subcommand_with_a_missing_extra_is_listed_and_names_the_extra(monkeypatch, capsys):
     import importlib
 
-    import simulator.cli as cli
+    from simulator import cli
 
     real = importlib.import_module
 
@@ -345,3 +345,18 @@ def test_a_subcommand_with_a_missing_extra_is_listed_and_names_the_extra(monkeyp
     assert "sweep" in capsys.readouterr().out
     assert cli.main(["sweep", "x.yaml", "--out", "o"]) == 2
     assert "pimsim[sweep]" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("tty,enabled,shown", [(True, True, True), (False, True, False), (True, False, False)])
+def test_progress_bar_only_on_a_terminal_and_not_with_json(monkeypatch, tty, enabled, shown):
+    from simulator.cli_support import Progress
+
+    stream = io.StringIO()
+    stream.isatty = lambda: tty
+    monkeypatch.setattr(sys, "stderr", stream)
+    bar = Progress(3, "t", enabled)
+    assert (bar.bar is not None) == shown
+    for _ in range(3):
+        bar()
+    bar.close()
+    assert stream.getvalue() == ""  # work shorter than two seconds draws nothing

@@ -232,7 +232,8 @@ def expand(spec: SweepSpec, spec_dir: Path | None = None, code: str | None = Non
         model, thash = trace_identity(request)
         label_map = dict(labels)
 
-        def view(name: str) -> Any:
+        def view(name: str, label_map=label_map, model=model, options=options, cfg_data=cfg_data,
+                 settings=settings) -> Any:  # bound now: called only within this iteration
             if name in label_map:
                 return label_map[name]
             if name in RUN_OPTIONS:

@@ -183,8 +183,8 @@ def _reproduce(args) -> int:
     for name in progress(models, len(models), "reproduce", not args.json):
         trace = load_model_trace(name)
         ctxs = sampled_contexts(trace.header.model.context_limit, args.samples)
-        kw = dict(mapping=args.mapping, overlap=args.overlap, gpu=_none(args.gpu), cpu=_none(args.cpu),
-                  baseline_dtype=args.baseline_dtype, contexts=ctxs)
+        kw = {"mapping": args.mapping, "overlap": args.overlap, "gpu": _none(args.gpu), "cpu": _none(args.cpu),
+              "baseline_dtype": args.baseline_dtype, "contexts": ctxs}
         o = simulate(arch, trace, **kw)
         row = {"model": name, "per_token_latency_s": o["per_token_latency_s"], "contexts": ctxs,
                "speedup_gpu": o["speedup"].get("gpu"), "speedup_cpu": o["speedup"].get("cpu"),
