@@ -10,6 +10,7 @@ modules (`asic:`, `energy:`) are validated here too, by their owner's model (`SE
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ConfigDict, ValidationError, create_model
+from pydantic import ConfigDict, TypeAdapter, ValidationError, create_model
 
 from simulator.config.messages import pydantic_message
 from simulator.config.schema import ArchConfig
@@ -167,14 +168,22 @@ def apply_overrides(data: dict, overrides: Iterable[str | tuple[list[str], Any]]
     return data
 
 
+@functools.cache
 def _asic_model():
     from simulator.asic.config import AsicConfig
 
     # the same fields, validated strictly (no `true` for 1, no "2" for 2, no .inf)
-    fields = {n: (f.annotation, f) for n, f in AsicConfig.__pydantic_fields__.items()}
+    declared = getattr(AsicConfig, "model_fields", None) or AsicConfig.__pydantic_fields__  # model or dataclass
+    fields = {n: (f.annotation, f) for n, f in declared.items()}
     model = create_model("AsicSection", __config__=ConfigDict(extra="forbid", strict=True, allow_inf_nan=False),
                          **fields)
-    return model.model_validate
+    owner = TypeAdapter(AsicConfig)
+
+    def check(data):
+        model.model_validate(data)
+        owner.validate_python(data)  # and the owner's own cross-field validators, if any
+
+    return check
 
 
 def _energy_model():
