@@ -245,35 +245,16 @@ class EnergyReport:
 # ---------------------------------------------------------------------------------------------------------
 # Loading and deriving
 # ---------------------------------------------------------------------------------------------------------
-def _describe(err: dict) -> str:
-    kind, ctx = err.get("type", ""), err.get("ctx") or {}
-    if kind == "missing":
-        return "missing required field (every coefficient needs value and source)"
-    if kind == "extra_forbidden":
-        return "unknown key (check the spelling; see docs/energy.md)"
-    if kind in ("greater_than", "greater_than_equal"):
-        return f"must be a positive number, got {err.get('input')!r}"
-    if kind == "less_than_equal":
-        return f"must be at most {ctx.get('le')}, got {err.get('input')!r}"
-    if kind == "string_too_short":
-        return "source must not be empty (name the datasheet, paper or measurement, or mark [estimate])"
-    if kind in ("float_parsing", "float_type"):
-        return f"must be a number, got {err.get('input')!r}"
-    if kind in ("model_type", "dict_type"):
-        return "must be a mapping {value: ..., source: ...}"
-    return err.get("msg", "invalid value")
-
-
 def energy_config_from_data(data: object, source: str = "<energy>") -> EnergyConfig:
     """Validate the `energy:` section (plain data). Errors: one line naming `source` and the field."""
     if not isinstance(data, dict):
         raise PimsimError(f"{source}: energy: must be a mapping of sections (dram, pim, link, asic)")
+    from simulator.config.messages import pydantic_message
+
     try:
-        cfg = EnergyConfig.model_validate(data)
+        cfg = EnergyConfig.model_validate(data, strict=True)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err.get("loc", ()))
-        raise PimsimError(f"{source}: energy.{loc}: {_describe(err)}") from None
+        raise PimsimError(pydantic_message(exc, source, prefix="energy", docs="docs/energy.md")) from None
     try:
         build_table(cfg)
     except PimsimError as exc:
@@ -285,7 +266,9 @@ def load_energy_config(path: str | Path = SHIPPED_TABLE) -> EnergyConfig:
     """Read a YAML file whose top level is `energy: {...}` (or the section itself)."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        from simulator.config.loader import yaml_data
+
+        data = yaml_data(path.read_text(encoding="utf-8"))  # safe loader; a duplicate key is an error
     except OSError as exc:
         raise PimsimError(f"{path}: cannot read energy table ({exc.__class__.__name__})") from None
     except yaml.YAMLError as exc:

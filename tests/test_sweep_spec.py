@@ -40,7 +40,7 @@ def _err(data: dict) -> str:
     ({**BASE, "traces": ["traces/gpt2-small.pimtrace.jsonl"]}, "traces", "not both"),
     ({**BASE, "axes": [{"key": "model", "values": ["gpt2-xl"]}]}, "axes", "twice"),
     ({**BASE, "traces": [], "run": {"gpu": "nope"}}, "run.gpu", "unknown gpu baseline preset"),
-    ({**BASE, "run": {"context": -1}}, "run.context", "greater than 0"),
+    ({**BASE, "run": {"context": -1}}, "run.context", "positive integer"),
     ({**BASE, "set": {"context": 3}}, "set.context", "run option"),
     ({**BASE, "axes": [{"key": "organisation.channels", "values": [4]}, {"key": "organisation.channels",
                                                                          "values": [8]}]}, "axes[1].name", "twice"),
@@ -48,7 +48,7 @@ def _err(data: dict) -> str:
      "result column"),
     ({**BASE, "filters": {"exclude": [{"organisation.x": 1}]}}, "filters.exclude[0].organisation.x", "not an axis"),
     ({**BASE, "filters": {"exclude": [{"context": {"lq": 1}}]}}, "filters.exclude[0].context.lq", "unknown key"),
-    ({**BASE, "traces": None}, "traces", "valid list"),
+    ({**BASE, "traces": None}, "traces", "must be a list"),
 ])
 def test_bad_specs_name_the_field(data, field, words):
     msg = _err(data)

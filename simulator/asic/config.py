@@ -21,7 +21,7 @@ from simulator.errors import PimsimError
 @dataclass(frozen=True, config=ConfigDict(extra="forbid"))
 class AsicConfig:
     # source: PIM-GPT [S] (pim-gpt.md): ASIC in TSMC 28 nm at 1 GHz
-    clock_ghz: float = Field(1.0, gt=0)
+    clock_ghz: float = Field(1.0, ge=0.01, le=100.0)  # bounds: 10 MHz..100 GHz brackets any ASIC clock
     # source: PIM-GPT [S]: TSMC 28 nm (informational; the energy model reads it)
     process_nm: int = Field(28, gt=0)
     # source: [D] pim-gpt.md "16 bf16 lanes, pipelined": operands arrive as bf16, arithmetic is fp32 inside
@@ -68,15 +68,12 @@ def asic_config_from_dict(data: dict[str, Any] | None, source: str = "asic") -> 
         return AsicConfig()
     if isinstance(data, AsicConfig):
         return data
+    from simulator.config.messages import pydantic_message
+
     try:
         return _ADAPTER.validate_python(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err.get("loc", ()))
-        kind = err.get("type", "")
-        what = "unknown key (see docs/asic.md)" if kind in ("unexpected_keyword_argument", "extra_forbidden") \
-            else err.get("msg", "invalid value")
-        raise PimsimError(f"{source}: asic.{loc}: {what}") from None
+        raise PimsimError(pydantic_message(exc, source, prefix="asic", docs="docs/asic.md")) from None
 
 
 def asic_config_from_arch(arch) -> AsicConfig:

@@ -16,9 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from simulator.config.loader import read_yaml_data
 from simulator.errors import PimsimError
 
 PRESET_DIR = Path(__file__).resolve().parents[2] / "arch_configs" / "baselines"
@@ -88,32 +88,15 @@ class BaselinePreset(_Strict):
         return self.kind == "gpu"
 
 
-def _describe(err: dict) -> str:
-    kind = err.get("type", "")
-    if kind == "missing":
-        return "missing required field"
-    if kind == "extra_forbidden":
-        return "unknown key (see docs/baselines.md)"
-    if kind == "greater_than":
-        return f"must be a positive number, got {err.get('input')!r}"
-    if kind == "greater_than_equal":
-        return f"must be zero or positive, got {err.get('input')!r}"
-    if kind == "string_too_short":
-        return "source must not be empty"
-    if kind == "literal_error":
-        return f"{err.get('msg')}, got {err.get('input')!r}"
-    return err.get("msg", "invalid value")
-
-
 def preset_from_data(data: object, source: str) -> BaselinePreset:
     if not isinstance(data, dict):
         raise PimsimError(f"{source}: a baseline preset must be a mapping (name, kind, memory, compute, ...)")
     try:
         return BaselinePreset.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err.get("loc", ())) or "(top level)"
-        raise PimsimError(f"{source}: {loc}: {_describe(err)}") from None
+        from simulator.config.messages import pydantic_message
+
+        raise PimsimError(pydantic_message(exc, source, docs="docs/baselines.md")) from None
 
 
 def list_presets() -> list[str]:
@@ -136,8 +119,5 @@ def load_preset(name_or_path: str | Path) -> BaselinePreset:
     if not path.is_file():
         raise PimsimError(f"baseline preset {raw!r} not found; choose one of: {', '.join(list_presets())} "
                           f"or give a YAML file")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise PimsimError(f"{path}: cannot read baseline preset ({exc.__class__.__name__})") from None
+    data = read_yaml_data(path)  # safe loader; a duplicate key is an error; one-line errors naming the line
     return preset_from_data(data, str(path))

@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from simulator.baselines.model import BaselineResult
+from simulator.config.loader import read_yaml_data
 from simulator.errors import PimsimError
 
 PROFILE_SCHEMA = "pimsim-baseline-profile/1"
@@ -79,18 +80,10 @@ def profile_from_data(data: object, source: str) -> MeasuredProfile:
     try:
         m = _ProfileModel.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err.get("loc", ())).replace("schema_", "schema") or "(top level)"
-        kind = err.get("type", "")
-        if kind == "missing":
-            why = "missing required field"
-        elif kind == "extra_forbidden":
-            why = "unknown key"
-        elif kind == "literal_error" and loc == "schema":
-            why = f"expected {PROFILE_SCHEMA!r}, got {err.get('input')!r} (write it with `pimsim baseline measure`)"
-        else:
-            why = f"{err.get('msg', 'invalid value')}, got {err.get('input')!r}"
-        raise PimsimError(f"{source}: {loc}: {why}") from None
+        from simulator.config.messages import pydantic_message
+
+        raise PimsimError(pydantic_message(exc, source, docs="docs/baselines.md").replace("schema_:", "schema:")) \
+            from None
     return MeasuredProfile(
         model=m.model, context=m.context, dtype=m.dtype, device=m.device, ms_per_token=m.ms_per_token,
         ms_per_token_samples=tuple(m.ms_per_token_samples), cpu_ms_per_token=m.cpu_ms_per_token, warmup=m.warmup, repeats=m.repeats,
@@ -100,15 +93,12 @@ def profile_from_data(data: object, source: str) -> MeasuredProfile:
 
 
 def load_profile(path: str | Path) -> MeasuredProfile:
-    """Read and validate a profile file (yaml.safe_load). Errors are one line naming file and field."""
+    """Read and validate a profile file (safe loader, duplicate keys rejected). Errors are one line naming file
+    and field."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise PimsimError(f"{path}: cannot read baseline profile ({exc.__class__.__name__})") from None
-    except yaml.YAMLError:
-        raise PimsimError(f"{path}: YAML syntax error in baseline profile") from None
-    return profile_from_data(data, str(path))
+    if not path.is_file():
+        raise PimsimError(f"{path}: cannot read baseline profile (no such file)")
+    return profile_from_data(read_yaml_data(path), str(path))
 
 
 def save_profile(profile: MeasuredProfile, path: str | Path) -> None:

@@ -1,6 +1,8 @@
 """Typed, validated architecture configuration (the `arch_configs/*.yaml` files).
 
-Every section rejects unknown keys. Timing values are integer counts of the DRAM command clock
+Every section rejects unknown keys and is strictly typed: an integer field takes no `true`, text or
+fraction, a number field no `.inf`/`.nan`, and every value has a physical range (checked at load time, so a
+bad value fails before any simulation starts). Timing values are integer counts of the DRAM command clock
 (`n*` names, as in the GDDR6 datasheet and the AiM preset); everything else carries its unit in its name.
 Sections that later modules own (ASIC, links, energy, baselines) are defined in their own modules and
 plugged in here so that one file describes the whole system.
@@ -8,9 +10,20 @@ plugged in here so that one file describes the whole system.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
+
+#: upper bound of every n* timing: no DRAM constraint is near 2^24 tCK (8 ms at 0.5 ns; tREFI is ~2 us), and
+#: the bound keeps the engines' cycle arithmetic far from int64 overflow over a whole run
+MAX_CYCLES = 2**24
+
+PositiveInt = Annotated[int, Strict(), Field(ge=1)]
+NonNegativeInt = Annotated[int, Strict(), Field(ge=0)]
+Cycles = Annotated[int, Strict(), Field(ge=1, le=MAX_CYCLES)]
+Cycles0 = Annotated[int, Strict(), Field(ge=0, le=MAX_CYCLES)]
+FiniteFloat = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+StrictBool = Annotated[bool, Strict()]
 
 
 class _Strict(BaseModel):
@@ -21,15 +34,16 @@ class Organisation(_Strict):
     """Device organisation. Defaults: the public GDDR6-AiM preset (aim-isa.md)."""
 
     channels: PositiveInt = Field(32, le=63)  # channel masks are held in 64-bit integers
-    bank_groups: PositiveInt = 4
-    banks_per_group: PositiveInt = 4
-    rows: PositiveInt = 16384
-    columns: PositiveInt = 1024  # 16-bit columns per row: 2 KB rows
-    column_bits: PositiveInt = 16
-    access_bytes: PositiveInt = 32  # one ISR "column" (one burst, one MAC16 operand chunk)
-    global_buffer_bytes: PositiveInt = 2048
-    queue_depth: PositiveInt = 33  # per-channel request queue of the AiM controller
-    mac_lanes_bf16: PositiveInt = 16  # bf16 MACs per bank per column command
+    bank_groups: PositiveInt = Field(4, le=64)
+    banks_per_group: PositiveInt = Field(4, le=64)
+    # bounds (docs/configuration.md): DRAM banks have up to 2^16..2^17 rows (GDDR6: 2^14); 2^20 rows and 2^16
+    # columns are far beyond any bank
+    rows: PositiveInt = Field(16384, le=2**20)
+    columns: PositiveInt = Field(1024, le=2**16)  # 16-bit columns per row: 2 KB rows
+    column_bits: PositiveInt = Field(16, le=1024)
+    access_bytes: PositiveInt = Field(32, le=4096)  # one ISR "column" (one burst, one MAC16 operand chunk)
+    global_buffer_bytes: PositiveInt = Field(2048, le=2**24)
+    queue_depth: PositiveInt = Field(33, le=4096)  # per-channel request queue of the AiM controller
 
     @property
     def banks(self) -> int:
@@ -49,9 +63,11 @@ class Organisation(_Strict):
         return self.banks * self.rows * self.row_bytes
 
     @model_validator(mode="after")
-    def _check(self) -> "Organisation":
+    def _check(self) -> Organisation:
         if self.banks > 64:
             raise ValueError("bank_groups * banks_per_group must be at most 64")
+        if self.columns * self.column_bits % 8:
+            raise ValueError("columns * column_bits must be a whole number of bytes")
         if self.row_bytes % self.access_bytes:
             raise ValueError("row bytes (columns * column_bits / 8) must be a multiple of access_bytes")
         return self
@@ -60,66 +76,65 @@ class Organisation(_Strict):
 class Timing(_Strict):
     """Timing table in command-clock cycles (tCK). Source: SK hynix GDDR6-AiM preset, aim-isa.md."""
 
-    tck_ns: PositiveFloat = 0.5
-    nBL: PositiveInt = 2
-    nCL: PositiveInt = 50
-    nCWL: PositiveInt = 6
-    nRCDRD: PositiveInt = 36
-    nRCDWR: PositiveInt = 28
-    nRCDRDMAC: PositiveInt = 56
-    nRCDEWMUL: PositiveInt = 25
-    nRCDRDAF: PositiveInt = 86
-    nRCDRDCP: PositiveInt = 66
-    nRCDWRCP: PositiveInt = 48
-    nRP: PositiveInt = 32
-    nRAS: PositiveInt = 54
-    nRC: PositiveInt = 89
-    nWR: PositiveInt = 33
-    nRTP: PositiveInt = 12
-    nCCDS: PositiveInt = 2
-    nCCDL: PositiveInt = 2
-    nRRDS: PositiveInt = 5
-    nRRDL: PositiveInt = 6
-    nWTRS: PositiveInt = 9
-    nWTRL: PositiveInt = 11
-    nFAW: PositiveInt = 28
-    nRFC: PositiveInt = 210
-    nRFCpb: PositiveInt = 105
-    nREFI: PositiveInt = 3333
-    nMODCH: PositiveInt = 32
-    nCLREG: NonNegativeInt = 0
-    nCLGB: NonNegativeInt = 1
-    nCWLREG: NonNegativeInt = 1
-    nCWLGB: NonNegativeInt = 1
-    nWPRE: NonNegativeInt = 1
+    # bounds: 0.05 ns (20 GHz) .. 100 ns (10 MHz) brackets every DRAM command clock
+    tck_ns: FiniteFloat = Field(0.5, ge=0.05, le=100.0)
+    nBL: Cycles = 2
+    nCL: Cycles = 50
+    nCWL: Cycles = 6
+    nRCDRD: Cycles = 36
+    nRCDWR: Cycles = 28
+    nRCDRDMAC: Cycles = 56
+    nRCDEWMUL: Cycles = 25
+    nRCDRDAF: Cycles = 86
+    nRCDRDCP: Cycles = 66
+    nRCDWRCP: Cycles = 48
+    nRP: Cycles = 32
+    nRAS: Cycles = 54
+    nRC: Cycles = 89
+    nWR: Cycles = 33
+    nRTP: Cycles = 12
+    nCCDS: Cycles = 2
+    nCCDL: Cycles = 2
+    nRRDS: Cycles = 5
+    nRRDL: Cycles = 6
+    nWTRS: Cycles = 9
+    nWTRL: Cycles = 11
+    nFAW: Cycles = 28
+    nRFC: Cycles = 210
+    nRFCpb: Cycles = 105
+    nREFI: Cycles = 3333
+    nMODCH: Cycles = 32
+    nCLREG: Cycles0 = 0
+    nCWLREG: Cycles0 = 1
+    nWPRE: Cycles0 = 1
 
 
 class Completion(_Strict):
     """Issue-to-completion latency per command, in tCK (aim-isa.md, 'Command completion')."""
 
-    RD: NonNegativeInt = 52
-    WR: NonNegativeInt = 39  # nCWL + nWR: conventional write data landed (aim-isa.md is silent; JEDEC)
-    WRA16: NonNegativeInt = 40
-    RDMAC16: NonNegativeInt = 2
-    RDAF16: NonNegativeInt = 2
-    WRGB: NonNegativeInt = 3
-    WRMAC16: NonNegativeInt = 3
-    MAC: NonNegativeInt = 1
-    MAC16: NonNegativeInt = 1
-    EWMUL16: NonNegativeInt = 1
-    AF16: NonNegativeInt = 1
-    RDCP: NonNegativeInt = 1
-    WRCP: NonNegativeInt = 1
+    RD: Cycles0 = 52
+    WR: Cycles0 = 39  # nCWL + nWR: conventional write data landed (aim-isa.md is silent; JEDEC)
+    WRA16: Cycles0 = 40
+    RDMAC16: Cycles0 = 2
+    RDAF16: Cycles0 = 2
+    WRGB: Cycles0 = 3
+    WRMAC16: Cycles0 = 3
+    MAC: Cycles0 = 1
+    MAC16: Cycles0 = 1
+    EWMUL16: Cycles0 = 1
+    AF16: Cycles0 = 1
+    RDCP: Cycles0 = 1
+    WRCP: Cycles0 = 1
 
 
 class Refresh(_Strict):
     """All-bank refresh every nREFI. Off by default: the reference AiM simulator models no refresh."""
 
-    enabled: bool = False
+    enabled: StrictBool = False
 
 
 class Controller(_Strict):
-    enforce_faw: bool = False  # the public AiM simulator does not enforce nFAW (aim-isa.md)
+    enforce_faw: StrictBool = False  # the public AiM simulator does not enforce nFAW (aim-isa.md)
     # Conventional requests (R/W MEM, RD_SBK, WR_SBK) are served FR-FCFS; AiM requests strictly in order.
     conventional_scheduler: Literal["frfcfs", "fcfs"] = "frfcfs"
 
@@ -127,14 +142,12 @@ class Controller(_Strict):
 class MacUnit(_Strict):
     """What the per-bank MAC unit computes. bf16 x bf16 with fp32 accumulation by default (pim-gpt.md [D])."""
 
-    bf16: bool = True
-    int8: bool = False
-    int4: bool = False
-    lanes_bf16: PositiveInt = 16
-    lanes_int8: PositiveInt = 32
-    lanes_int4: PositiveInt = 64
+    bf16: StrictBool = True
+    int8: StrictBool = False
+    int4: StrictBool = False
+    lanes_bf16: PositiveInt = Field(16, le=1024)  # bf16 MACs per bank per column command (functional model)
     accumulator: Literal["fp32", "bf16"] = "fp32"
-    zero_skipping: bool = False  # skip all-zero 32 B bursts / rows when the trace says they are zero
+    zero_skipping: StrictBool = False  # skip all-zero 32 B bursts / rows when the trace says they are zero
 
 
 class ArchConfig(_Strict):
@@ -148,8 +161,22 @@ class ArchConfig(_Strict):
     refresh: Refresh = Field(default_factory=Refresh)
     controller: Controller = Field(default_factory=Controller)
     mac: MacUnit = Field(default_factory=MacUnit)
-    # Sections owned by later modules are kept as validated plain data until their module reads them.
+    # Sections owned by other modules stay plain data here; `simulator.config.loader.SECTION_MODELS`
+    # validates them with their owner's model at load time (so their keys are checked before any run).
     asic: dict | None = None
-    link: dict | None = None
     energy: dict | None = None
-    baselines: dict | None = None
+
+    @model_validator(mode="after")
+    def _refresh_fits(self) -> ArchConfig:
+        """With refresh on, every wait must fit between two refreshes, or a command could never issue."""
+        t = self.timing
+        if self.refresh.enabled:
+            window = t.nREFI - t.nRFC
+            if window < 1:
+                raise ValueError(f"timing.nRFC ({t.nRFC}) must be less than timing.nREFI ({t.nREFI}) when refresh "
+                                 "is enabled")
+            for name, value in t.model_dump().items():
+                if name.startswith("n") and name not in ("nREFI", "nRFC") and value >= window:
+                    raise ValueError(f"timing.{name} = {value} does not fit between two refreshes (nREFI - nRFC = "
+                                     f"{window} tCK); lower it or set refresh.enabled=false")
+        return self

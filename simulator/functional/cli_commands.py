@@ -9,25 +9,28 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+
+from simulator.cli_support import input_file, int_in, non_empty, strict_json
 
 
 def register(sub) -> None:
     p = sub.add_parser("functional", help="bit-exact functional PIM run of a GPT model, compared with fp32",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="gpt2-small", help="model name (default gpt2-small)")
-    p.add_argument("--tokens", type=int, default=32, help="tokens to generate (default 32)")
+    p.add_argument("--model", type=non_empty, default="gpt2-small", help="model name (default gpt2-small)")
+    p.add_argument("--tokens", type=int_in(1, 4096), default=32, help="tokens to generate (default 32)")
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--seed", type=int, default=0, help="seed of the random weights and prompt (default 0)")
-    src.add_argument("--weights", default=None, help=".npz file with the model's weights (see docs/kernels.md)")
-    p.add_argument("--arch", default=None, help="arch config file or preset (default: PIM-GPT defaults)")
+    src.add_argument("--seed", type=int_in(0, 2**32 - 1), default=0,
+                     help="seed of the random weights and prompt (default 0)")
+    src.add_argument("--weights", type=non_empty, default=None,
+                     help=".npz file with the model's weights (see docs/kernels.md)")
+    p.add_argument("--arch", type=non_empty, default=None, help="arch config file or preset (default: PIM-GPT defaults)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="arch config override, e.g. mac.accumulator=bf16")
     p.add_argument("--accumulator", choices=["fp32", "bf16"], default=None, help="MAC accumulator (default: arch)")
     p.add_argument("--order", choices=["tree", "serial", "lane"], default="tree", help="addition order in a bank")
     p.add_argument("--readout", choices=["bf16", "fp32"], default="bf16", help="accumulator read-out width")
-    p.add_argument("--prompt-len", type=int, default=4, help="random prompt length (default 4)")
+    p.add_argument("--prompt-len", type=int_in(1, 4096), default=4, help="random prompt length (default 4)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_run)
 
@@ -37,6 +40,8 @@ def _run(args) -> int:
     from simulator.functional.run import run_functional
     from simulator.kernels.numerics import MacNumerics
 
+    if args.weights:
+        input_file(args.weights, "--weights")
     arch = None
     if args.arch or args.overrides:
         from simulator.config.loader import load_arch
@@ -50,7 +55,7 @@ def _run(args) -> int:
     res = run_functional(shape, args.tokens, seed=args.seed, weights=args.weights, arch=arch, numerics=numerics,
                          prompt_len=args.prompt_len)
     if args.json:
-        print(json.dumps(res.to_json(), indent=2))
+        print(strict_json(res.to_json(), "the functional result", indent=2))
         return 0
     f = res.to_json()["functional"]
     print(f"functional run: {res.model}, {res.tokens} tokens, accumulator {res.accumulator}, order {res.order}, "

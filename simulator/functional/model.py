@@ -106,7 +106,7 @@ def load_weights(path: str | Path, shape: ModelShape) -> dict[str, np.ndarray]:
     path = Path(path)
     try:
         data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError) as exc:  # EOFError: an empty file
         raise PimsimError(f"{path}: cannot read weights ({exc.__class__.__name__}); expected a .npz file") from None
     out = {}
     for name, shp in weight_shapes(shape).items():

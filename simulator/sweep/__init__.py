@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["SweepSpec", "load_spec", "run_sweep", "dry_run", "SweepSummary"]
+__all__ = ["SweepSpec", "SweepSummary", "dry_run", "load_spec", "run_sweep"]
 
 
 def __getattr__(name: str) -> Any:  # lazy: `pimsim --help` should not import the runner

@@ -8,13 +8,13 @@ The client, here, commits each result to the store as it arrives.
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from simulator.errors import PimsimError
 from simulator.sweep.isolate import describe_error, run_in_subprocess
 from simulator.sweep.points import Point
 from simulator.sweep.store import Outcome
-
 
 CONNECT_TIMEOUT = "20s"
 

@@ -18,8 +18,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from multiprocessing.connection import wait as mp_wait
-from typing import Any, Callable
+from typing import Any
 
 from simulator.errors import PimsimError
 from simulator.sweep.store import Outcome

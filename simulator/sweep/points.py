@@ -10,10 +10,11 @@ import hashlib
 import itertools
 import json
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from simulator.errors import PimsimError
 from simulator.sweep.spec import RUN_OPTIONS, Compare, SweepSpec, resolve_trace_path
@@ -176,9 +177,20 @@ def _entry_matches(entry: Mapping[str, Any], view: Callable[[str], Any]) -> bool
 
 # ------------------------------------------------------------------------------------------------- expansion
 
-def expand(spec: SweepSpec, spec_dir: Path | None = None, code: str | None = None) -> list[Point]:
+#: default largest grid (before filters) a sweep expands; each point is a full simulation, and expanding
+#: millions of points alone takes minutes and gigabytes (`pimsim sweep --max-points` raises it)
+MAX_POINTS = 10_000
+
+
+def expand(spec: SweepSpec, spec_dir: Path | None = None, code: str | None = None,
+           max_points: int = MAX_POINTS) -> list[Point]:
     """Every point of the spec, filtered, in product order (models outermost, last axis fastest)."""
     from simulator.config.loader import config_hash, find_arch_file, load_arch
+
+    size = spec.grid_size()
+    if size > max_points:
+        raise PimsimError(f"the grid has {size:,} points, more than the limit of {max_points:,}; split the spec "
+                          "or raise the limit with --max-points")
 
     code = code if code is not None else code_version()
     try:
@@ -220,7 +232,8 @@ def expand(spec: SweepSpec, spec_dir: Path | None = None, code: str | None = Non
         model, thash = trace_identity(request)
         label_map = dict(labels)
 
-        def view(name: str) -> Any:
+        def view(name: str, label_map=label_map, model=model, options=options, cfg_data=cfg_data,
+                 settings=settings) -> Any:  # bound now: called only within this iteration
             if name in label_map:
                 return label_map[name]
             if name in RUN_OPTIONS:

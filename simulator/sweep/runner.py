@@ -13,16 +13,23 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import sys
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
+from simulator.cli_support import Progress
 from simulator.errors import PimsimError
-from simulator.sweep.isolate import (DEFAULT_POINT_FN, PointFn, ProcessTracker, fn_ref, resolve_fn,
-                                     run_in_fresh_process)
-from simulator.sweep.points import Point, code_version, expand
+from simulator.sweep.isolate import (
+    DEFAULT_POINT_FN,
+    PointFn,
+    ProcessTracker,
+    fn_ref,
+    resolve_fn,
+    run_in_fresh_process,
+)
+from simulator.sweep.points import MAX_POINTS, Point, code_version, expand
 from simulator.sweep.spec import SweepSpec, load_spec
 from simulator.sweep.store import Outcome, ResultStore, write_csv, write_parquet
 
@@ -39,6 +46,7 @@ class SweepSummary:
     csv: Path
     parquet: Path | None
     code_version: str
+    not_in_plan: int = 0  # points in the store from earlier plans of this sweep, kept but not in the table
 
 
 def _local(items: Sequence[tuple[Point, dict[str, Any]]], fn: PointFn, workers: int,
@@ -67,33 +75,11 @@ def _local(items: Sequence[tuple[Point, dict[str, Any]]], fn: PointFn, workers: 
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-class _Progress:
-    def __init__(self, total: int, initial: int, name: str, enabled: bool):
-        self.bar = None
-        if enabled:
-            try:
-                from tqdm import tqdm
-            except ImportError:
-                tqdm = None
-            if tqdm is not None:
-                self.bar = tqdm(total=total, initial=initial, desc=name, unit="pt", file=sys.stderr,
-                                dynamic_ncols=True, smoothing=0.1)
-
-    def update(self, failed: int) -> None:
-        if self.bar is not None:
-            self.bar.update(1)
-            if failed:
-                self.bar.set_postfix(failed=failed, refresh=False)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def run_sweep(spec: SweepSpec | str | Path, out_dir: str | Path, *, workers: int | None = None,
               scheduler: str | None = None, point_fn: PointFn | str | None = None, retry_failed: bool = False,
               progress: bool = True, timeout_s: float | None = None, spec_dir: Path | None = None,
-              on_commit: Callable[[Point, Outcome], None] | None = None) -> SweepSummary:
+              on_commit: Callable[[Point, Outcome], None] | None = None,
+              max_points: int = MAX_POINTS) -> SweepSummary:
     """Run every unfinished point of `spec` into the result store in `out_dir`; see the module docstring.
 
     `point_fn` is the function that simulates one point (default `simulator.system.api.run_point`, imported
@@ -108,12 +94,15 @@ def run_sweep(spec: SweepSpec | str | Path, out_dir: str | Path, *, workers: int
     else:
         fn, ref = point_fn, fn_ref(point_fn)
     code = code_version(None if ref == DEFAULT_POINT_FN else ref)
-    points = expand(spec, spec_dir, code)
-    workers = workers or os.cpu_count() or 1
-    if workers < 1:
+    if workers is not None and workers < 1:
         raise PimsimError(f"--workers must be at least 1, got {workers}")
+    if timeout_s is not None and not timeout_s > 0:
+        raise PimsimError(f"--timeout must be a positive number of seconds, got {timeout_s}")
+    points = expand(spec, spec_dir, code, max_points=max_points)
+    workers = workers or os.cpu_count() or 1
 
     with ResultStore(out_dir) as store:
+        check_same_sweep(store, spec.name)
         store.set_plan(spec.name, spec.columns(), spec.config_keys(), points)
         finished = store.finished()
         already = {p.key for p in points if p.key in finished and (finished[p.key] == "ok" or not retry_failed)}
@@ -128,7 +117,7 @@ def run_sweep(spec: SweepSpec | str | Path, out_dir: str | Path, *, workers: int
             del todo[p.key]
         write_csv(store)
         unique = len({p.key for p in points})
-        bar = _Progress(unique, unique - len(todo), spec.name, progress)
+        bar = Progress(unique, spec.name, progress, initial=unique - len(todo), unit="pt")
         items = [(p, p.request.to_dict()) for p in todo.values()]
         ran = 0
         try:
@@ -143,7 +132,7 @@ def run_sweep(spec: SweepSpec | str | Path, out_dir: str | Path, *, workers: int
                 write_csv(store)
                 ran += 1
                 failed += outcome.status != "ok"
-                bar.update(failed)
+                bar(failed=failed) if failed else bar()
                 if on_commit is not None:
                     on_commit(point, outcome)
         finally:
@@ -156,10 +145,20 @@ def run_sweep(spec: SweepSpec | str | Path, out_dir: str | Path, *, workers: int
         already_done=sum(1 for p in points if p.key in already), ran=ran,
         ok=sum(1 for p in points if statuses.get(p.key) == "ok"),
         failed=sum(1 for p in points if statuses.get(p.key) == "error"),
-        csv=csv_path, parquet=parquet, code_version=code)
+        csv=csv_path, parquet=parquet, code_version=code,
+        not_in_plan=len(set(statuses) - {p.key for p in points}))
+
+
+def check_same_sweep(store: ResultStore, name: str) -> None:
+    """Refuse to mix two different sweeps in one directory (a grown or edited spec of the same sweep is fine)."""
+    previous = store.meta("sweep")
+    if previous and previous != name:
+        raise PimsimError(f"{store.dir}: holds the results of sweep {previous!r}, not {name!r}; give a new --out "
+                          "directory (results of different sweeps are not mixed)")
 
 def dry_run(spec: SweepSpec | str | Path, out_dir: str | Path | None = None, *,
-            point_fn: PointFn | str | None = None, spec_dir: Path | None = None) -> list[str]:
+            point_fn: PointFn | str | None = None, spec_dir: Path | None = None,
+            max_points: int = MAX_POINTS) -> list[str]:
     """One line per point: index, key, state (todo / ok / error / invalid) and its axis labels."""
     from simulator.sweep.store import DB_NAME
 
@@ -167,10 +166,12 @@ def dry_run(spec: SweepSpec | str | Path, out_dir: str | Path | None = None, *,
         spec, file = load_spec(spec)
         spec_dir = file.parent
     ref = point_fn if isinstance(point_fn, str) or point_fn is None else fn_ref(point_fn)
-    points = expand(spec, spec_dir, code_version(None if ref in (None, DEFAULT_POINT_FN) else ref))
+    points = expand(spec, spec_dir, code_version(None if ref in (None, DEFAULT_POINT_FN) else ref),
+                    max_points=max_points)
     finished: dict[str, str] = {}
     if out_dir is not None and (Path(out_dir) / DB_NAME).is_file():
         with ResultStore(out_dir, lock=False) as store:
+            check_same_sweep(store, spec.name)
             finished = store.finished()
     lines = []
     for p in points:

@@ -29,13 +29,26 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 from typing import Annotated, Any, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, PositiveInt, StrictBool, StrictFloat, StrictInt, ValidationError, \
-    model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PositiveInt,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    Tag,
+    ValidationError,
+    model_validator,
+)
 
-from simulator.errors import PimsimError
+from simulator.config.messages import pydantic_message
+from simulator.errors import PimsimError, clip
 
 REPO_DIR = Path(__file__).resolve().parents[2]
 SWEEP_DIR = REPO_DIR / "arch_configs" / "sweeps"
@@ -62,11 +75,11 @@ class Axis(_Strict):
 
     name: str | None = None
     key: str | None = None
-    values: list[Union[Scalar, dict[str, Scalar]]] = Field(min_length=1)
+    values: list[Scalar | dict[str, Scalar]] = Field(min_length=1)
     labels: list[Scalar] | None = None
 
     @model_validator(mode="after")
-    def _check(self) -> "Axis":
+    def _check(self) -> Axis:
         if self.key is not None:
             if any(isinstance(v, dict) for v in self.values):
                 raise ValueError("values must be plain values when key is given (drop key to set several keys)")
@@ -77,6 +90,13 @@ class Axis(_Strict):
                 raise ValueError("an axis whose values are mappings needs a name")
         if self.labels is not None and len(self.labels) != len(self.values):
             raise ValueError(f"labels has {len(self.labels)} entries but values has {len(self.values)}")
+        for what, items in (("values", self.values), ("labels", self.labels or [])):
+            seen: set[str] = set()
+            for v in items:
+                canon = json.dumps(v, sort_keys=True)
+                if canon in seen:
+                    raise ValueError(f"{what}: {clip(canon, 60)} is given twice (every point would run twice)")
+                seen.add(canon)
         return self
 
     @property
@@ -103,7 +123,7 @@ class Zip(_Strict):
     zip: list[Axis] = Field(min_length=2)
 
     @model_validator(mode="after")
-    def _check(self) -> "Zip":
+    def _check(self) -> Zip:
         lengths = {len(a.values) for a in self.zip}
         if len(lengths) != 1:
             raise ValueError(f"zipped axes must have the same number of values, got {sorted(lengths)}")
@@ -151,7 +171,7 @@ class SweepSpec(_Strict):
     models: list[str] = []
     traces: list[str] = []
     run: RunOptions = Field(default_factory=RunOptions)
-    axes: list[Annotated[Union[Annotated[Axis, Tag("Axis")], Annotated[Zip, Tag("Zip")]],
+    axes: list[Annotated[Annotated[Axis, Tag("Axis")] | Annotated[Zip, Tag("Zip")],
                          Discriminator(_axis_kind)]] = []
     filters: Filters = Field(default_factory=Filters)
 
@@ -171,6 +191,10 @@ class SweepSpec(_Strict):
         for a in self.axes:
             groups.append(list(a.zip) if isinstance(a, Zip) else [a])
         return groups
+
+    def grid_size(self) -> int:
+        """Points of the full product, before filters (computed without expanding it)."""
+        return math.prod(len(g[0].values) for g in self.groups())
 
     def columns(self) -> list[str]:
         """Axis columns of the result table, in order (without the implicit model/trace axis)."""
@@ -245,6 +269,11 @@ def _check_semantics(spec: SweepSpec, spec_dir: Path | None) -> list[tuple[str, 
     from simulator.trace.zoo import MODEL_ZOO
 
     problems: list[tuple[str, str]] = []
+    for kind in ("models", "traces"):
+        items = getattr(spec, kind)
+        dup = next((x for i, x in enumerate(items) if x in items[:i]), None)
+        if dup is not None:
+            problems.append((kind, f"{dup!r} is listed twice"))
     if spec.models and spec.traces:
         problems.append(("traces", "give models: or traces:, not both"))
     option_axes = {a.key for a in spec.flat_axes() if a.key in ("model", "trace")}
@@ -317,48 +346,18 @@ def _check_semantics(spec: SweepSpec, spec_dir: Path | None) -> list[tuple[str, 
     return problems
 
 
-_TYPE_TAGS = frozenset({"bool", "int", "float", "str", "none", "dict", "list", "Axis", "Zip", "Compare"})
-
-
-def _user_loc(loc: tuple) -> tuple[str, bool]:
-    """The user's own path in a pydantic error location (type tags of unions dropped), and whether one was."""
-    parts: list[str] = []
-    tagged = False
-    for p in loc:
-        if isinstance(p, int):
-            parts.append(f"[{p}]")
-        elif p in _TYPE_TAGS or "[" in p:
-            tagged = True
-        else:
-            parts.append(p)
-    return ".".join(parts).replace(".[", "[") or "(top level)", tagged
-
-
-def _pydantic_message(exc: ValidationError) -> tuple[str, str]:
-    err = exc.errors()[0]
-    loc, tagged = _user_loc(err.get("loc", ()))
-    kind = err.get("type", "")
-    if kind == "extra_forbidden":
-        return loc, "unknown key (see docs/sweeps.md)"
-    if kind == "missing":
-        return loc, "missing required field"
-    got = err.get("input")
-    if tagged and kind in ("bool_type", "int_type", "float_type", "string_type", "none_required"):
-        return loc, f"must be a plain value (number, string, true/false or null), got {got!r}"
-    msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
-    if kind != "value_error" and not isinstance(got, (dict, list)):
-        msg += f", got {got!r}"
-    return loc, msg
-
-
 def validate_spec(data: Any, source: str, spec_dir: Path | None = None) -> SweepSpec:
+    from simulator.config.loader import non_finite
+
     if not isinstance(data, dict):
         raise PimsimError(f"{source}: top level must be a mapping, got {type(data).__name__}")
+    bad = non_finite(data)
+    if bad:
+        raise PimsimError(f"{source}: {bad}: must be a finite number (.inf and .nan are not values)")
     try:
         spec = SweepSpec.model_validate(data)
     except ValidationError as exc:
-        loc, msg = _pydantic_message(exc)
-        raise PimsimError(f"{source}: {loc}: {msg}") from None
+        raise PimsimError(pydantic_message(exc, source, docs="docs/sweeps.md")) from None
     problems = _check_semantics(spec, spec_dir)
     if problems:
         field, msg = problems[0]

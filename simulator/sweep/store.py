@@ -19,9 +19,10 @@ import math
 import os
 import sqlite3
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from simulator.errors import PimsimError
 from simulator.sweep.points import Point
@@ -104,10 +105,10 @@ class ResultStore:
             os.close(self._lock_fd)
             self._lock_fd = None
 
-    def __enter__(self) -> "ResultStore":
+    def __enter__(self) -> ResultStore:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # --------------------------------------------------------------------------------------------------- plan
@@ -169,7 +170,7 @@ class _Transaction:
     def __enter__(self) -> None:
         self.db.execute("BEGIN IMMEDIATE")
 
-    def __exit__(self, exc_type: Any, *_: Any) -> None:
+    def __exit__(self, exc_type: Any, *_: object) -> None:
         self.db.execute("ROLLBACK" if exc_type else "COMMIT")
 
 

