@@ -12,7 +12,7 @@ from simulator.dram.checker import check_log
 from simulator.errors import PimsimError
 from simulator.system.api import simulate
 from simulator.system.engine import SystemEngine
-from simulator.system.mapping import PimGptMapping
+from simulator.mapping.pim_gpt import PimGptMapping
 from simulator.trace import derive_trace, load_trace
 from simulator.trace.zoo import MODEL_ZOO
 

@@ -11,7 +11,7 @@ from simulator.config.schema import ArchConfig
 from simulator.dram.commands import Cmd
 from simulator.errors import PimsimError
 from simulator.system.engine import COMPONENTS, OP_CLASSES, SystemEngine, command_summary
-from simulator.system.mapping import MAPPINGS, PimGptMapping
+from simulator.mapping.pim_gpt import MAPPINGS, PimGptMapping
 
 SCHEMA_VERSION = "pimsim-run/1"
 BUS_CMDS = ("WRGB", "WRMAC16", "RDMAC16", "RDAF16", "RD", "WR")  # 32 B over the ASIC<->PIM link each

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from simulator.errors import PimsimError
-from simulator.system.mapping import MAPPINGS
+from simulator.mapping.pim_gpt import MAPPINGS
 
 PIM_GPT_MODELS = ("gpt2-small", "gpt2-medium", "gpt2-large", "gpt2-xl", "gpt3-small", "gpt3-medium",
                   "gpt3-large", "gpt3-xl")

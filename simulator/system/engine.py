@@ -27,7 +27,7 @@ from simulator.config.schema import ArchConfig
 from simulator.dram.commands import CMD_NAMES, N_CMDS, Cmd
 from simulator.dram.fast import FastEngine
 from simulator.dram.reference import run_reference
-from simulator.system.mapping import PimGptMapping, Stage
+from simulator.mapping.pim_gpt import PimGptMapping, Stage
 from simulator.system.program import concat, delay
 from simulator.trace.isr import IsrProgram
 
