@@ -1,6 +1,6 @@
-"""Mapping: from a pimtrace operator trace to per-token stages (device programs and ASIC operations).
+"""Mapping: from a pimtrace operator trace to each token's dependency graph of PIM tiles and ASIC jobs.
 
-`PimGptMapping` implements the PIM-GPT dataflow (pim-gpt.md, "Mapping and dataflow"):
+`PimGptMapping` implements the PIM-GPT dataflow (docs/system.md, "Mapping"):
 - every weight matrix (fused W_QKV, W_O, FFN up/gate, FFN down, LM head) is placed by
   `simulator.mapping.layout.gemv_layout`: one output neuron per bank, neurons spread over all banks of all
   channels, fan-in tiled into global-buffer passes, partial sums added by the ASIC;
@@ -10,7 +10,7 @@
   banks), the V cache column-major (one V "neuron" (head, dim) per bank, positions along its row); both are
   reserved for the full context when the model is loaded;
 - kv_append writes k_t into one bank (WR_GB + COPY_GBBK) and v_t into every V neuron's row (one column copy
-  per neuron row: ACT/WRCP/PRE per touched row, pim-gpt.md [D]);
+  per neuron row: ACT/WRCP/PRE per touched row, [D]);
 - embedding rows are read with conventional reads; layernorm, softmax, GELU, residuals, biases, RoPE and
   partial-sum reduction run on the ASIC.
 `packed=False` gives the AiM/CENT-style alternative ("aim-rows"): every segment starts a new row.
@@ -24,11 +24,13 @@ from functools import lru_cache
 
 import numpy as np
 
-from simulator.asic import AsicConfig, asic_cycles, asic_op_counts
+from simulator.asic import AsicConfig, asic_op_counts
+from simulator.asic.units import Pass, UnitPool, activation_stages, operator_passes, units_from_config
 from simulator.config.schema import ArchConfig
 from simulator.errors import PimsimError
 from simulator.mapping.layout import GemvLayout, gemv_layout
-from simulator.system.program import Program, ProgramBuilder, concat, from_rows
+from simulator.mapping.tiles import AsicJob, PimTile, Readouts
+from simulator.system.program import Program, ProgramBuilder, from_rows
 from simulator.trace.isr import Op
 
 MAPPINGS = ("pim-gpt", "aim-rows")
@@ -39,21 +41,6 @@ KIND_CLASS = {"layernorm": "layernorm", "rmsnorm": "layernorm", "softmax": "soft
               "attn_value": "attn_value", "kv_append": "kv_append", "residual_add": "residual", "gelu": "activation",
               "silu": "activation", "swiglu": "activation", "embedding": "embedding", "add": "embedding",
               "rope": "rope", "lm_head": "lm_head"}
-
-
-@dataclass(frozen=True, eq=False)
-class Stage:
-    """One step of a token: a device program (PIM) or an ASIC operation (cycles at the ASIC clock)."""
-
-    name: str
-    op_class: str
-    program: Program | None = None
-    asic_cycles: int = 0
-    asic_ops: tuple[tuple[str, int], ...] = ()
-
-    @property
-    def is_pim(self) -> bool:
-        return self.program is not None
 
 
 @dataclass(frozen=True)
@@ -72,10 +59,9 @@ class MatrixPlacement:
 
 
 @lru_cache(maxsize=65536)
-def _asic_cost(kind: str, n: int, cfg: AsicConfig, shape: tuple) -> tuple[int, tuple[tuple[str, int], ...]]:
-    """(ASIC cycles, op counts) of one operation; cached, the same few shapes recur every layer and token."""
-    kw = dict(shape)
-    return int(asic_cycles(kind, n, cfg, **kw)), tuple(sorted(asic_op_counts(kind, n, cfg, **kw).items()))
+def _op_counts(kind: str, n: int, cfg: AsicConfig, shape: tuple) -> tuple[tuple[str, int], ...]:
+    """Element operations of one ASIC operator (energy); cached, the same few shapes recur every layer."""
+    return tuple(sorted(asic_op_counts(kind, n, cfg, **dict(shape)).items()))
 
 
 def _full_mask(channels: int) -> int:
@@ -83,14 +69,16 @@ def _full_mask(channels: int) -> int:
 
 
 class PimGptMapping:
-    def __init__(self, arch: ArchConfig, trace, mapping: str = "pim-gpt", asic: AsicConfig | None = None,
-                 overlap: bool = False):
+    def __init__(self, arch: ArchConfig, trace, mapping: str = "pim-gpt", asic: AsicConfig | None = None):
         if mapping not in MAPPINGS:
             raise PimsimError(f"--mapping: must be one of {', '.join(MAPPINGS)}, got {mapping!r}")
         self.arch, self.trace, self.name = arch, trace, mapping
         self.packed = mapping == "pim-gpt"
         self.asic = asic or AsicConfig()
-        self.overlap = overlap
+        self._pool = UnitPool(units_from_config(self.asic))  # issue windows of stream passes
+        self._readout_cache: dict = {}
+        self._window_cache: dict = {}
+        self._chunk_cache: dict = {}
         org = arch.organisation
         self.C, self.B = org.channels, org.banks
         self.CB = self.C * self.B
@@ -300,83 +288,208 @@ class PimGptMapping:
                 b.add(Op.R_MEM, 0, 1 << ch, bank, base + int(lay.seg_row[s]))
         return b.build()
 
-    # ---------------------------------------------------------------------------------------- stages
-    def _asic(self, name: str, cls: str, kind: str, n: int, **shape) -> Stage:
-        cyc, ops = _asic_cost(kind, n, self.asic, tuple(sorted(shape.items())))
-        return Stage(name, cls, asic_cycles=cyc, asic_ops=ops)
+    # ---------------------------------------------------------------------------------------- graph
+    def _job(self, name: str, cls: str, kind: str, n: int, deps, rows: int = 1, stream: int = -1,
+             stream_window=None, passes=None, count_kind: str | None = None, count_shape=()) -> AsicJob:
+        passes = operator_passes(kind, n, rows) if passes is None else passes
+        ops = _op_counts(count_kind or kind, n, self.asic, tuple(count_shape) or (("rows", rows),))
+        return AsicJob(name, cls, passes, tuple(deps), stream, stream_window, ops)
 
-    def _gemv_stages(self, name: str, cls: str, op, prog: Program, place: MatrixPlacement) -> list[Stage]:
-        out = [Stage(name, cls, program=prog)]
+    def _gemv_readouts(self, place: MatrixPlacement, prog: Program) -> Readouts:
+        """Read-outs of a GEMV tile: one RD_MAC per issued segment, the segment's valid neurons each."""
+        key = ("gemv", place.name)
+        r = self._readout_cache.get(key)
+        if r is None:
+            lay = place.layout
+            segs = [s for ps in range(lay.n_passes) for s in np.nonzero(lay.seg_pass == ps)[0]
+                    if place.ncols_eff[s] > 0]
+            n = np.array([int((lay.seg_neuron[:, :, s] >= 0).sum()) for s in segs], np.int64)
+            final = np.array([int(lay.seg_pass[s]) == lay.n_passes - 1 for s in segs], bool)
+            r = Readouts(np.nonzero(prog.op == Op.RD_MAC)[0], n, final)
+            self._readout_cache[key] = r
+        return r
+
+    def _stream_window(self, readouts: Readouts, partial: tuple, final: tuple) -> np.ndarray:
+        """ASIC cycles the consumer's first pass needs per read-out (cached per read-out pattern)."""
+        key = (id(readouts), partial, final)
+        w = self._window_cache.get(key)
+        if w is None:
+            wp, wf = {}, {}
+            out = []
+            for n, f in zip(readouts.elements.tolist(), readouts.final.tolist()):
+                st, memo = (final, wf) if f else (partial, wp)
+                if n not in memo:
+                    memo[n] = self._pool.window(Pass(st, n), n)
+                out.append(memo[n])
+            w = np.array(out, np.float64)
+            self._window_cache[key] = (readouts, w)
+        else:
+            w = w[1]
+        return w
+
+    def _gemv_nodes(self, g: list, name: str, cls: str, op, prog: Program, place: MatrixPlacement, deps,
+                    act: str | None = None) -> int:
+        """A GEMV tile and the ASIC stream that consumes its read-outs: partial sums accumulate as they arrive;
+        a read-out of the last fan-in pass completes its outputs, which get the bias and, when the next
+        operator is an activation (`act`), the activation at once. Returns the index of the stream job."""
+        ro = self._gemv_readouts(place, prog)
+        g.append(PimTile(name, cls, prog, tuple(deps), readouts=ro))
+        tile = len(g) - 1
         passes = place.layout.n_passes
-        if passes > 1:  # with overlap, reductions of earlier passes hide under later MACs: only the last shows
-            out.append(self._asic(name + ".reduce", cls, "partial_sum", op.out_features,
-                                  partials=2 if self.overlap else passes))
+        partial = (("valu", 1),)
+        final = (("valu", 1),) if passes > 1 else ()
         if getattr(op, "bias", False):
-            out.append(self._asic(name + ".bias", cls, "bias_add", op.out_features))
-        return out
+            final = final + (("valu", 1),)
+        if act:
+            final = final + activation_stages(act)
+        if cls == "lm_head":
+            final = final + (("reduce", 1),)  # running argmax over the logits
+        if not final:
+            final = (("valu", 1),)  # the read-out written into the activation buffer
+        window = self._stream_window(ro, partial, final)
+        n_out = op.out_features
+        count_kind, shape = ("partial_sum", (("partials", passes),)) if passes > 1 else ("vec_add", ())
+        job = AsicJob(name + (f"+{act}" if act else "") + ".out", "activation" if act else cls,
+                      (Pass(final, n_out),), (tile,), tile, window,
+                      _op_counts(count_kind, n_out, self.asic, shape or (("rows", 1),)))
+        g.append(job)
+        return len(g) - 1
 
-    def token_stages(self, ctx: int) -> list[Stage]:
-        """Everything the system does to generate one token whose KV cache holds `ctx` keys afterwards."""
+    def _score_readouts(self, ctx: int, prog: Program) -> Readouts:
+        key = ("score", ctx)
+        r = self._readout_cache.get(key)
+        if r is None:
+            hp = max(1, min(self.heads, (self.gb_bytes // 2) // self.hd))
+            n = []
+            for h0 in range(0, self.heads, hp):
+                for slot in range(math.ceil(ctx / self.CB)):
+                    n += [min(self.CB, ctx - slot * self.CB)] * len(range(h0, min(self.heads, h0 + hp)))
+            r = Readouts(np.nonzero(prog.op == Op.RD_MAC)[0], np.array(n, np.int64), np.ones(len(n), bool))
+            self._readout_cache[key] = r
+        return r
+
+    def _value_readouts(self, ctx: int, prog: Program) -> Readouts:
+        key = ("value", ctx)
+        r = self._readout_cache.get(key)
+        if r is None:
+            lay, g = self.v_layout, max(1, self.heads // self.kv_heads)
+            n = [int((lay.seg_neuron[:, :, lay.segment_index(0, q)] >= 0).sum()) for q in range(lay.n_slots)
+                 for _ in range(g)]
+            r = Readouts(np.nonzero(prog.op == Op.RD_MAC)[0], np.array(n, np.int64), np.ones(len(n), bool))
+            self._readout_cache[key] = r
+        return r
+
+    def _append_chunks(self, ctx: int) -> list[Program]:
+        """The K/V write of one token cut at its global-buffer loads, so the pieces fill short idle gaps."""
+        r = self._chunk_cache.get(ctx)
+        if r is None:
+            prog = self._append_rel(ctx)
+            cuts = [int(i) for i in np.nonzero(prog.op == Op.WR_GB)[0] if i > 0] + [len(prog)]
+            r, lo = [], 0
+            for hi in cuts:
+                r.append(Program(*(getattr(prog, f)[lo:hi] for f in ("op", "opsize", "mask", "bank", "row"))))
+                lo = hi
+            self._chunk_cache = {ctx: r}
+        return r
+
+    def token_graph(self, ctx: int) -> list:
+        """Everything the system does to generate one token whose KV cache holds `ctx` keys afterwards, as a
+        dependency graph of PIM tiles and ASIC jobs (simulator/mapping/tiles.py) in program order.
+
+        Dataflow choice [D]: the ASIC computes the current token's own attention terms (q . k_t per head and
+        p_t * v_t), so the PIM's q . K^T and p . V run over the ctx - 1 cached positions and the K/V write of
+        token t is only needed before token t + 1 reaches that layer: it runs in the PIM's idle time."""
         if not 1 <= ctx <= self.ctx_limit:
             raise PimsimError(f"context {ctx}: must be in 1..{self.ctx_limit} for {self.model.name}")
-        st: list[Stage] = []
+        g: list = []
+        last = resid = -1
+        embeds = []
         for op in self.pre_ops:
             if op.kind == "embedding":
                 index = (ctx - 1) if "position" in op.name else (ctx - 1) % op.weights[0].shape[0]
-                st.append(Stage(op.name, "embedding", program=self._lookup_program(op.name, index)))
+                g.append(PimTile(op.name, "embedding", self._lookup_program(op.name, index), kind="embedding"))
+                embeds.append(len(g) - 1)
+                last = len(g) - 1
             elif op.kind == "add":
-                st.append(self._asic(op.name, "embedding", "vec_add", self.d))
-        score, value, append = self._score_rel(ctx), self._value_rel(ctx), self._append_rel(ctx)
+                g.append(self._job(op.name, "embedding", "vec_add", self.d, embeds))
+                last = len(g) - 1
+        resid = last
+        cached = ctx - 1
+        score = self._score_rel(cached) if cached else None
+        value = self._value_rel(cached) if cached else None
+        chunks = self._append_chunks(ctx)
+        H, hd = self.heads, self.hd
+        layer_ops = self.layer_ops
         for layer in range(self.layers):
             off = layer * self.layer_rows
-            for op in self.layer_ops:
+            q_node = p_node = score_tile = -1
+            for i, op in enumerate(layer_ops):
                 name = f"layer{layer}.{op.name}"
                 kind = op.kind
                 if kind == "gemv":
                     cls = OP_CLASS.get(op.name, "ffn")
-                    st += self._gemv_stages(name, cls, op, self.weight_program(layer, op.name),
-                                            self.layer_mats[op.name])
-                elif kind == "attn_score":
-                    st.append(Stage(name, "attn_score", program=score.shifted(off)))
-                elif kind == "attn_value":
-                    st.append(Stage(name, "attn_value", program=value.shifted(off)))
-                elif kind == "kv_append":
-                    st.append(Stage(name, "kv_append", program=append.shifted(off)))
-                elif kind == "softmax":
-                    st.append(self._asic(name, "softmax", "softmax", ctx, rows=self.heads))
-                elif kind in ("layernorm", "rmsnorm"):
-                    st.append(self._asic(name, "layernorm", kind, self.d))
-                elif kind == "residual_add":
-                    st.append(self._asic(name, "residual", "residual_add", self.d))
+                    nxt = layer_ops[i + 1].kind if i + 1 < len(layer_ops) else None
+                    act = nxt if nxt in ("gelu", "silu", "swiglu") else None
+                    last = self._gemv_nodes(g, name, cls, op, self.weight_program(layer, op.name),
+                                            self.layer_mats[op.name], (last,), act)
                 elif kind in ("gelu", "silu", "swiglu"):
-                    n = op.elements(ctx) if kind != "swiglu" else op.elements(ctx) // 2
-                    st.append(self._asic(name, "activation", kind, max(1, n)))
-                elif kind == "rope":  # x*cos + rot(x)*sin on q and k: three vector passes [D]
-                    n = (self.heads + self.kv_heads) * self.hd
-                    s = self._asic(name, "rope", "vec_add", n)
-                    st.append(Stage(name, "rope", asic_cycles=3 * s.asic_cycles,
-                                    asic_ops=tuple((k, 3 * v) for k, v in s.asic_ops)))
+                    continue  # fused into the stream of the GEMV before it
+                elif kind == "rope":
+                    g.append(self._job(name, "rope", "rope", (self.heads + self.kv_heads) * hd, (last,),
+                                       count_kind="vec_add", count_shape=(("rows", 3),)))
+                    last = len(g) - 1
+                elif kind == "kv_append":
+                    for j, c in enumerate(chunks):
+                        g.append(PimTile(f"{name}.{j}", "kv_append", c.shifted(off), (last,), shadow=True,
+                                         kind="kv_write"))
+                elif kind == "attn_score":
+                    g.append(self._job(name + ".self", "attn_score", "dot", hd, (last,), rows=H,
+                                       count_kind="vec_add", count_shape=(("rows", 2 * H),)))
+                    q_node = len(g) - 1
+                    if score is not None:
+                        prog = score.shifted(off)
+                        g.append(PimTile(name, "attn_score", prog, (last,),
+                                         readouts=self._score_readouts(cached, prog)))
+                        score_tile = len(g) - 1
+                elif kind == "softmax":
+                    deps = (q_node,) + ((score_tile,) if score_tile >= 0 else ())
+                    passes = operator_passes("softmax", ctx, H)
+                    win = None
+                    if score_tile >= 0:
+                        win = self._stream_window(g[score_tile].readouts, passes[0].stages, passes[0].stages)
+                    g.append(AsicJob(name, "softmax", passes, deps, score_tile, win,
+                                     _op_counts("softmax", ctx, self.asic, (("rows", H),))))
+                    last = p_node = len(g) - 1
+                elif kind == "attn_value":
+                    st = (("valu", 2),)  # + p_t * v_t of the current token, added as each read-out arrives
+                    ops = _op_counts("vec_add", H * hd, self.asic, (("rows", 2),))
+                    if value is not None:
+                        prog = value.shifted(off)
+                        ro = self._value_readouts(cached, prog)
+                        g.append(PimTile(name, "attn_value", prog, (p_node,), readouts=ro))
+                        t = len(g) - 1
+                        g.append(AsicJob(name + ".out", "attn_value", (Pass(st, H * hd),), (t,), t,
+                                         self._stream_window(ro, st, st), ops))
+                    else:
+                        g.append(AsicJob(name + ".out", "attn_value", (Pass(st, H * hd),), (p_node,), ops=ops))
+                    last = len(g) - 1
+                elif kind in ("layernorm", "rmsnorm"):
+                    g.append(self._job(name, "layernorm", kind, self.d, (last,)))
+                    last = len(g) - 1
+                elif kind == "residual_add":
+                    g.append(self._job(name, "residual", "residual_add", self.d, (last, resid)))
+                    last = resid = len(g) - 1
                 else:
                     raise PimsimError(f"{self.trace_source}: op kind {kind!r} ({op.name}) has no PIM-GPT mapping")
         for op in self.post_ops:
             if op.kind in ("layernorm", "rmsnorm"):
-                st.append(self._asic(op.name, "layernorm", op.kind, self.d))
+                g.append(self._job(op.name, "layernorm", op.kind, self.d, (last,)))
+                last = len(g) - 1
             elif op.kind == "lm_head":
-                st += self._gemv_stages(op.name, "lm_head", op, self.weight_program(-1, "lm_head"), self.lm)
-        return st
+                last = self._gemv_nodes(g, op.name, "lm_head", op, self.weight_program(-1, "lm_head"), self.lm,
+                                        (last,))
+        return g
 
     @property
     def trace_source(self) -> str:
         return getattr(self.trace, "source", self.model.name)
-
-    def program_for_reference(self, contexts: list[int], delay_cycles) -> Program:
-        """All tokens as one instruction stream (ASIC stages as host DELAYs) for the command-by-command mode."""
-        parts = []
-        for ctx in contexts:
-            for s in self.token_stages(ctx):
-                if s.is_pim:
-                    parts.append(s.program)
-                else:
-                    parts.append(from_rows([(Op.DELAY, delay_cycles(s.asic_cycles), 0, 0, 0)]))
-        parts.append(from_rows([(Op.EOC, 0, self.full, 0, 0)]))
-        return concat(parts)

@@ -1,169 +1,203 @@
-"""The PIM-GPT system engine: SimPy schedules each token's stages on the ASIC and PIM resources; the
-command-exact device engine gives every PIM program its duration.
+"""The PIM-GPT system engine: an event-driven (SimPy) model of the ASIC's PIM controller and function units.
 
-Per token, the mapping yields stages (PIM programs and ASIC operations). All stages of a token are run
-through the fast device engine in one call, the ASIC stages as host DELAY instructions, so channel and link
-(data-bus) timing is resolved command by command across stage boundaries (a stage's trailing writes may
-still be draining while the next starts). The per-instruction arrival cycles it records give every stage
-its start and end; SimPy then plays the token as processes holding the `asic` and `pim` resources for those
-intervals, and the statistics (per operator class and component, busy and idle time) come from there.
-Decode is a dependency chain (each operator consumes the previous one's output), so with `overlap` off
-every stage waits for the previous one; with `overlap` on, the partial-sum reductions of multi-pass GEMVs
-run under the next passes' MACs (the mapping charges only the last one).
+Per token, the mapping yields a dependency graph of PIM tiles and ASIC jobs (simulator/mapping/tiles.py).
+Two kinds of SimPy process play it (docs/system.md "Engine"):
+- the **PIM controller** (one process: the ASIC's in-order PIM controller, which issues to channel masks):
+  it takes the next ready tile (critical tiles in program order first; K/V writes only when nothing else is
+  ready, i.e. in the PIM's idle time) and runs it on the persistent command-exact fast device engine from
+  max(now, the device's host time); an idle gap is issued as a host DELAY, so the device stays
+  command-exact. The per-instruction arrival cycles give each read-out's time; consumers are told at
+  once, and the controller waits until the tile's last instruction has been accepted;
+- one process per **ASIC job**: it waits for its inputs, then books the function units it needs
+  (simulator/asic/units.py: pipelines with lanes, depth, initiation interval; a unit serves one operator
+  stream at a time, in request order) and finishes when its last element leaves the last pipeline. A job
+  fed by a tile's read-outs (`stream`) starts when the tile is issued and consumes the read-outs as they
+  arrive (FIFO recursion over their arrival cycles).
+With overlap off (`asic.overlap: false` / `--overlap off`) every node waits for the previous one in
+program order and streams wait for their whole tile: latency is exactly the sum of the node durations.
 
-`mode="reference"` runs all tokens as one instruction stream through the command-by-command reference
-engine instead; tests assert both modes give the same cycle count, and check the full command log.
+Each node records what it last waited for (its latest input, or the tile / job that held its resource);
+walking back from the token's end gives the critical path, which the per-token breakdowns come from
+(simulator/system/stats.py). `run_reference` replays the exact sequence of programs the controller issued
+(tiles and DELAYs) through the command-by-command reference engine.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
 import simpy
 
+from simulator.asic.units import UnitPool, units_from_config
 from simulator.config.schema import ArchConfig
-from simulator.dram.commands import CMD_NAMES, N_CMDS, Cmd
+from simulator.dram.commands import Cmd
 from simulator.dram.fast import FastEngine
 from simulator.dram.reference import run_reference
-from simulator.mapping.pim_gpt import PimGptMapping, Stage
-from simulator.system.program import concat, delay
-from simulator.trace.isr import IsrProgram
-
-OP_CLASSES = ("embedding", "layernorm", "qkv", "rope", "kv_append", "attn_score", "softmax", "attn_value",
-              "out_proj", "residual", "ffn", "activation", "lm_head")
-COMPONENTS = ("pim_mac", "row_activate_precharge", "gb_write", "readout", "mode_switch", "kv_copy",
-              "asic_compute", "idle")
-
-
-@dataclass
-class TokenRecord:
-    ctx: int
-    cycles: int
-
-
-@dataclass
-class SystemStats:
-    cycles: int = 0
-    tokens: list[TokenRecord] = field(default_factory=list)
-    by_class: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OP_CLASSES, 0))
-    pim_by_class: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OP_CLASSES, 0))
-    by_component: dict[str, float] = field(default_factory=lambda: dict.fromkeys(COMPONENTS, 0.0))
-    asic_cycles: int = 0  # ASIC clock cycles of compute
-    asic_ops: dict[str, int] = field(default_factory=dict)
-    counts: np.ndarray | None = None  # [channels, N_CMDS] commands of the simulated tokens
-    bank_open_cycles: int = 0
-    pim_cycles: int = 0
-    asic_dram_cycles: int = 0
+from simulator.mapping.pim_gpt import PimGptMapping
+from simulator.system.program import concat, delay, from_rows
+from simulator.system.stats import NodeTimes, SystemStats, TokenRecord, token_breakdown
+from simulator.trace.isr import IsrProgram, Op
 
 
 class SystemEngine:
-    def __init__(self, arch: ArchConfig, mapping: PimGptMapping):
+    def __init__(self, arch: ArchConfig, mapping: PimGptMapping, overlap: bool | None = None):
         self.arch, self.mapping = arch, mapping
         self.tck_ns = arch.timing.tck_ns
         self.asic_clock_ghz = mapping.asic.clock_ghz
-
-    def delay_cycles(self, asic_cycles: int) -> int:
-        """ASIC clock cycles -> DRAM command-clock cycles (rounded up, at least one host cycle)."""
-        return max(1, math.ceil(asic_cycles / self.asic_clock_ghz / self.tck_ns - 1e-9))
+        self.overlap = mapping.asic.overlap if overlap is None else bool(overlap)
+        self.units = units_from_config(mapping.asic)
+        self.dram_per_asic = 1.0 / self.asic_clock_ghz / self.tck_ns  # DRAM cycles per ASIC cycle
+        self.issued: list | None = None  # programs in issue order, when recording for the reference replay
 
     # ------------------------------------------------------------------------------------------- fast
-    def run(self, contexts: list[int]) -> SystemStats:
+    def run(self, contexts: list[int], timeline_token: int | None = None, record: bool = False) -> SystemStats:
+        """Generate one token per context. `timeline_token` (index into contexts) records that token's spans."""
         dev = FastEngine(self.arch)
         env = simpy.Environment(initial_time=dev.state.x)
-        asic, pim = simpy.Resource(env, 1), simpy.Resource(env, 1)
-        stats = SystemStats()
+        pool = UnitPool(self.units, self.dram_per_asic)
+        stats = SystemStats(channels=self.arch.organisation.channels, units=tuple(self.units))
+        self.issued = [] if record else None
         start_counts = dev.state.channel_counts().copy()
-
-        def hold(resource, cycles: int):
-            with resource.request() as req:
-                yield req
-                yield env.timeout(cycles)
-
-        def token(ctx: int):
-            stages = self.mapping.token_stages(ctx)
-            delays = [self.delay_cycles(s.asic_cycles) if not s.is_pim else 0 for s in stages]
-            parts = [s.program if s.is_pim else delay(d) for s, d in zip(stages, delays)]
-            prog = concat(parts)
-            x_after = np.zeros(len(prog), np.int64)
-            before = dev.state.channel_counts().copy()
-            t0 = dev.state.x
-            dev.run(prog.op, prog.opsize, prog.mask, prog.bank, prog.row, x_after=x_after)
-            ends = x_after[np.cumsum([len(p) for p in parts]) - 1]
-            prev = t0
-            pim_cycles = 0
-            run_res, run_cycles = None, 0  # consecutive stages on one resource are held as one SimPy event
-            for s, end, d in zip(stages, ends, delays):
-                dur = int(end - prev)
-                prev = int(end)
-                stats.by_class[s.op_class] += dur
-                if s.is_pim:
-                    pim_cycles += dur
-                    stats.pim_by_class[s.op_class] += dur
-                else:
-                    stats.asic_cycles += s.asic_cycles
-                    stats.asic_dram_cycles += dur
-                    for k, v in s.asic_ops:
-                        stats.asic_ops[k] = stats.asic_ops.get(k, 0) + v
-                res = pim if s.is_pim else asic
-                if res is not run_res and run_cycles:
-                    yield from hold(run_res, run_cycles)
-                    run_cycles = 0
-                run_res = res
-                run_cycles += dur
-            if run_cycles:
-                yield from hold(run_res, run_cycles)
-            assert env.now == dev.state.x, "SimPy time and device time diverged"
-            stats.pim_cycles += pim_cycles
-            self._attribute(stats, dev.state.channel_counts() - before, pim_cycles)
-            stats.tokens.append(TokenRecord(ctx, int(dev.state.x - t0)))
-
-        def generation():
-            for ctx in contexts:
-                yield from token(ctx)
-
-        env.process(generation())
-        env.run()
+        for i, ctx in enumerate(contexts):
+            proc = env.process(self._token(env, dev, pool, stats, ctx, i == timeline_token))
+            env.run(proc)
         stats.cycles = int(env.now - 1)  # the first instruction reaches the channels in cycle 1
         stats.counts = dev.state.channel_counts() - start_counts
         stats.bank_open_cycles = dev.state.bank_open_cycles(int(env.now))
-        stats.by_component["asic_compute"] = float(stats.asic_dram_cycles)
+        stats.unit_busy = {u: float(v) for u, v in pool.busy.items()}
+        if record:
+            gap = int(env.now) - dev.state.x
+            if gap > 0:
+                self.issued.append(delay(gap))
         return stats
 
-    def _attribute(self, stats: SystemStats, counts: np.ndarray, pim_cycles: int) -> None:
-        """Split a token's PIM time into components, on its busiest channel: each command kind is charged its
-        occupancy (MAC/copy column spacing, GB-write and read-out bus time, nMODCH per TMOD); what is left is
-        row activation/precharge and other waits. An attribution, not a second timing model."""
-        t = self.arch.timing
-        c = counts[int(np.argmax(counts.sum(axis=1)))]
-        ccd = max(t.nCCDS, t.nCCDL)
-        parts = {
-            "pim_mac": (c[Cmd.MAC16] + c[Cmd.MAC] + c[Cmd.EWMUL16] + c[Cmd.AF16]) * ccd,
-            "gb_write": (c[Cmd.WRGB] + c[Cmd.WRMAC16]) * max(ccd, t.nBL),
-            "readout": (c[Cmd.RDMAC16] + c[Cmd.RDAF16]) * (self.arch.completion.RDMAC16 + 1) + c[Cmd.RD] * t.nBL,
-            "mode_switch": c[Cmd.TMOD] * t.nMODCH,
-            "kv_copy": (c[Cmd.WRCP] + c[Cmd.RDCP]) * ccd,
-        }
-        total = sum(parts.values())
-        scale = min(1.0, pim_cycles / total) if total else 0.0
-        for k, v in parts.items():
-            stats.by_component[k] += v * scale
-        stats.by_component["row_activate_precharge"] += max(0.0, pim_cycles - total * scale)
+    def _token(self, env, dev, pool: UnitPool, stats: SystemStats, ctx: int, timeline: bool):
+        nodes = self.mapping.token_graph(ctx)
+        n = len(nodes)
+        seq = not self.overlap
+        t0 = env.now
+        nt = NodeTimes(n, t0)
+        done = [env.event() for _ in range(n)]
+        issued = [None] * n  # tiles: event carrying the read-out arrival cycles
+        pim_ids = [i for i, nd in enumerate(nodes) if nd.is_pim]
+        for i in pim_ids:
+            if nodes[i].readouts is not None:
+                issued[i] = env.event()
+        wake = [None]
+        pool.spans = [] if timeline else None
+        pool.owner = dict.fromkeys(pool.owner, -1)  # unit holders of earlier tokens are not on this path
+        busy0 = dict(pool.busy)
+        stats_ctx = stats.begin_token(dev)
+
+        deps = [((i - 1,) if i > 0 else ()) for i in range(n)] if seq else [nd.deps for nd in nodes]
+        waiting = [len(d) for d in deps]
+        users: list[list[int]] = [[] for _ in range(n)]
+        for i, d in enumerate(deps):
+            for k in d:
+                users[k].append(i)
+        ready_pim: list[tuple[int, int]] = []  # heap of (priority, index): critical before shadow
+        prio = [(n if nd.shadow and not seq else 0) + i for i, nd in enumerate(nodes)]
+        for i in pim_ids:
+            if not waiting[i]:
+                heapq.heappush(ready_pim, (prio[i], i))
+
+        def finished(i):
+            done[i].succeed()
+            for u in users[i]:
+                waiting[u] -= 1
+                if not waiting[u] and nodes[u].is_pim:
+                    heapq.heappush(ready_pim, (prio[u], u))
+                    w = wake[0]
+                    if w is not None and not w.triggered:
+                        w.succeed()
+
+        def controller():
+            left = len(pim_ids)
+            prev = -1
+            while left:
+                if not ready_pim:
+                    wake[0] = env.event()
+                    yield wake[0]
+                    wake[0] = None
+                    continue
+                _, pick = heapq.heappop(ready_pim)
+                left -= 1
+                nd = nodes[pick]
+                x = dev.state.x
+                s = max(int(env.now), x)
+                if s > x:  # the controller idles: a host DELAY keeps the device's clock
+                    dev.state.arrays["scal"][0] = s
+                    if self.issued is not None:
+                        self.issued.append(delay(s - x))
+                prog = nd.program
+                xa = np.empty(len(prog), np.int64)
+                dev.run(prog.op, prog.opsize, prog.mask, prog.bank, prog.row, x_after=xa)
+                if self.issued is not None:
+                    self.issued.append(prog)
+                end = int(xa[-1])
+                nt.set(pick, s, end, self._pred(nt, deps[pick], prev, end))
+                stats_ctx.tile(pick, nd, s, end, dev)
+                if issued[pick] is not None:
+                    issued[pick].succeed(xa[nd.readouts.index].astype(np.float64))
+                prev = pick
+                yield env.timeout(end - env.now)
+                finished(pick)
+
+        def job(i):
+            nd = nodes[i]
+            for d in deps[i]:
+                if not done[d].triggered:
+                    yield done[d]
+            arrivals = sizes = None
+            if nd.stream >= 0 and not seq:
+                arrivals = yield issued[nd.stream]
+                sizes = nd.stream_window
+            s = float(env.now)
+            end, binding = pool.run(nd.passes, s, i, arrivals, sizes)
+            end = max(int(env.now), math.ceil(end - 1e-9))
+            extra = binding if binding is not None else -1
+            nt.set(i, int(env.now), end, self._pred(nt, deps[i] + ((nd.stream,) if nd.stream >= 0 else ()), extra, end))
+            stats_ctx.job(i, nd, int(env.now), end)
+            yield env.timeout(end - env.now)
+            finished(i)
+
+        procs = [env.process(controller())]
+        for i, nd in enumerate(nodes):
+            if not nd.is_pim:
+                procs.append(env.process(job(i)))
+        yield simpy.AllOf(env, procs)
+        end = env.now
+        stats.tokens.append(TokenRecord(ctx, int(end - t0)))
+        token_breakdown(stats, nodes, nt, t0, int(end), stats_ctx, self.arch, self.units)
+        stats.tokens[-1].busy.update({f"asic.{u}": int(round(pool.busy[u] - busy0[u])) for u in pool.busy})
+        if timeline:
+            stats.timeline = stats_ctx.timeline(nodes, nt, pool.spans, t0)
+        pool.spans = None
+
+    @staticmethod
+    def _pred(nt: NodeTimes, deps, other: int, end: int) -> int:
+        """The node this one last waited for: its latest-finishing input, or `other` (the tile or job that
+        held its resource) when that finished later (but not after this node); -1: the token's start."""
+        best, best_end = -1, -1
+        for d in deps:
+            if d >= 0 and nt.end[d] > best_end:
+                best, best_end = d, nt.end[d]
+        if other >= 0 and best_end < nt.end[other] <= end:
+            best = other
+        return best
 
     # ------------------------------------------------------------------------------------------- reference
     def run_reference(self, contexts: list[int], keep_log: bool = True):
-        """All tokens as one stream through the command-by-command reference engine (small models only)."""
-        prog = self.mapping.program_for_reference(contexts, self.delay_cycles)
+        """Run the tokens event-driven, then replay the exact sequence of programs the PIM controller issued
+        (tiles and idle DELAYs) through the command-by-command reference engine."""
+        self.run(contexts, record=True)
+        full = (1 << self.arch.organisation.channels) - 1
+        prog = concat(self.issued + [from_rows([(Op.EOC, 0, full, 0, 0)])])
         isr = IsrProgram(prog.op, prog.opsize, prog.mask.astype(np.uint64), prog.bank, prog.row,
                          np.zeros(len(prog), np.int64), self.arch.organisation.channels, "<pim-gpt>")
         return run_reference(isr, self.arch, keep_log=keep_log)
 
 
-def command_summary(counts: np.ndarray) -> dict[str, dict[str, int]]:
-    out = {}
-    for k in range(N_CMDS):
-        col = counts[:, k]
-        if col.sum():
-            out[CMD_NAMES[k]] = {"per_channel_max": int(col.max()), "total": int(col.sum())}
-    return out
+BUS_CMDS = (Cmd.WRGB, Cmd.WRMAC16, Cmd.RDMAC16, Cmd.RDAF16, Cmd.RD, Cmd.WR)  # 32 B over the link each
