@@ -79,6 +79,7 @@ class PimGptMapping:
         self._readout_cache: dict = {}
         self._window_cache: dict = {}
         self._chunk_cache: dict = {}
+        self._templates: dict = {}
         org = arch.organisation
         self.C, self.B = org.channels, org.banks
         self.CB = self.C * self.B
@@ -392,32 +393,85 @@ class PimGptMapping:
             self._chunk_cache = {ctx: r}
         return r
 
+    # ctx-dependent nodes: built by these, so a token's graph is a cached template with them replaced
+    def _embed_tile(self, ctx: int, op) -> PimTile:
+        index = (ctx - 1) if "position" in op.name else (ctx - 1) % op.weights[0].shape[0]
+        return PimTile(op.name, "embedding", self._lookup_program(op.name, index), kind="embedding")
+
+    def _append_tile(self, ctx: int, name: str, j: int, off: int, deps) -> PimTile:
+        return PimTile(f"{name}.{j}", "kv_append", self._append_chunks(ctx)[j].shifted(off), deps, shadow=True,
+                       kind="kv_write")
+
+    def _score_tile(self, ctx: int, name: str, off: int, deps) -> PimTile:
+        prog = self._score_rel(ctx - 1)
+        return PimTile(name, "attn_score", prog.shifted(off), deps, readouts=self._score_readouts(ctx - 1, prog))
+
+    def _softmax_job(self, ctx: int, name: str, deps, tile: int) -> AsicJob:
+        passes = operator_passes("softmax", ctx, self.heads)
+        win = None
+        if tile >= 0:
+            ro = self._score_readouts(ctx - 1, self._score_rel(ctx - 1))
+            win = self._stream_window(ro, passes[0].stages, passes[0].stages)
+        return AsicJob(name, "softmax", passes, deps, tile, win, _op_counts("softmax", ctx, self.asic,
+                                                                            (("rows", self.heads),)))
+
+    def _value_tile(self, ctx: int, name: str, off: int, deps) -> PimTile:
+        prog = self._value_rel(ctx - 1)
+        return PimTile(name, "attn_value", prog.shifted(off), deps, readouts=self._value_readouts(ctx - 1, prog))
+
+    _VALUE_OUT = (("valu", 2),)  # + p_t * v_t of the current token, added as each read-out arrives
+
+    def _value_out_job(self, ctx: int, name: str, deps, tile: int) -> AsicJob:
+        n = self.heads * self.hd
+        ops = _op_counts("vec_add", n, self.asic, (("rows", 2),))
+        st = self._VALUE_OUT
+        if tile < 0:
+            return AsicJob(name, "attn_value", (Pass(st, n),), deps, ops=ops)
+        ro = self._value_readouts(ctx - 1, self._value_rel(ctx - 1))
+        return AsicJob(name, "attn_value", (Pass(st, n),), deps, tile, self._stream_window(ro, st, st), ops)
+
     def token_graph(self, ctx: int) -> list:
         """Everything the system does to generate one token whose KV cache holds `ctx` keys afterwards, as a
         dependency graph of PIM tiles and ASIC jobs (simulator/mapping/tiles.py) in program order.
 
         Dataflow choice [D]: the ASIC computes the current token's own attention terms (q . k_t per head and
         p_t * v_t), so the PIM's q . K^T and p . V run over the ctx - 1 cached positions and the K/V write of
-        token t is only needed before token t + 1 reaches that layer: it runs in the PIM's idle time."""
+        token t is only needed before token t + 1 reaches that layer: it runs in the PIM's idle time.
+
+        The graph's shape depends on ctx only through whether any key is cached and the number of K/V write
+        pieces; per shape a template is built once and the ctx-dependent nodes are rebuilt per token."""
         if not 1 <= ctx <= self.ctx_limit:
             raise PimsimError(f"context {ctx}: must be in 1..{self.ctx_limit} for {self.model.name}")
+        key = (ctx > 1, len(self._append_chunks(ctx)))
+        tpl = self._templates.get(key)
+        if tpl is None:
+            tpl = self._templates[key] = self._build_graph(ctx)
+            return list(tpl[0])
+        g = list(tpl[0])
+        for i, fn, args in tpl[1]:
+            g[i] = fn(ctx, *args)
+        return g
+
+    def _build_graph(self, ctx: int) -> tuple[list, list]:
         g: list = []
+        patches: list = []
+
+        def per_ctx(fn, *args) -> int:
+            g.append(fn(ctx, *args))
+            patches.append((len(g) - 1, fn, args))
+            return len(g) - 1
+
         last = resid = -1
         embeds = []
         for op in self.pre_ops:
             if op.kind == "embedding":
-                index = (ctx - 1) if "position" in op.name else (ctx - 1) % op.weights[0].shape[0]
-                g.append(PimTile(op.name, "embedding", self._lookup_program(op.name, index), kind="embedding"))
-                embeds.append(len(g) - 1)
-                last = len(g) - 1
+                last = per_ctx(self._embed_tile, op)
+                embeds.append(last)
             elif op.kind == "add":
                 g.append(self._job(op.name, "embedding", "vec_add", self.d, embeds))
                 last = len(g) - 1
         resid = last
-        cached = ctx - 1
-        score = self._score_rel(cached) if cached else None
-        value = self._value_rel(cached) if cached else None
-        chunks = self._append_chunks(ctx)
+        n_chunks = len(self._append_chunks(ctx))
         H, hd = self.heads, self.hd
         layer_ops = self.layer_ops
         for layer in range(self.layers):
@@ -439,40 +493,22 @@ class PimGptMapping:
                                        count_kind="vec_add", count_shape=(("rows", 3),)))
                     last = len(g) - 1
                 elif kind == "kv_append":
-                    for j, c in enumerate(chunks):
-                        g.append(PimTile(f"{name}.{j}", "kv_append", c.shifted(off), (last,), shadow=True,
-                                         kind="kv_write"))
+                    for j in range(n_chunks):
+                        per_ctx(self._append_tile, name, j, off, (last,))
                 elif kind == "attn_score":
                     g.append(self._job(name + ".self", "attn_score", "dot", hd, (last,), rows=H,
                                        count_kind="vec_add", count_shape=(("rows", 2 * H),)))
                     q_node = len(g) - 1
-                    if score is not None:
-                        prog = score.shifted(off)
-                        g.append(PimTile(name, "attn_score", prog, (last,),
-                                         readouts=self._score_readouts(cached, prog)))
-                        score_tile = len(g) - 1
+                    if ctx > 1:
+                        score_tile = per_ctx(self._score_tile, name, off, (last,))
                 elif kind == "softmax":
                     deps = (q_node,) + ((score_tile,) if score_tile >= 0 else ())
-                    passes = operator_passes("softmax", ctx, H)
-                    win = None
-                    if score_tile >= 0:
-                        win = self._stream_window(g[score_tile].readouts, passes[0].stages, passes[0].stages)
-                    g.append(AsicJob(name, "softmax", passes, deps, score_tile, win,
-                                     _op_counts("softmax", ctx, self.asic, (("rows", H),))))
-                    last = p_node = len(g) - 1
+                    last = p_node = per_ctx(self._softmax_job, name, deps, score_tile)
                 elif kind == "attn_value":
-                    st = (("valu", 2),)  # + p_t * v_t of the current token, added as each read-out arrives
-                    ops = _op_counts("vec_add", H * hd, self.asic, (("rows", 2),))
-                    if value is not None:
-                        prog = value.shifted(off)
-                        ro = self._value_readouts(cached, prog)
-                        g.append(PimTile(name, "attn_value", prog, (p_node,), readouts=ro))
-                        t = len(g) - 1
-                        g.append(AsicJob(name + ".out", "attn_value", (Pass(st, H * hd),), (t,), t,
-                                         self._stream_window(ro, st, st), ops))
-                    else:
-                        g.append(AsicJob(name + ".out", "attn_value", (Pass(st, H * hd),), (p_node,), ops=ops))
-                    last = len(g) - 1
+                    t = -1
+                    if ctx > 1:
+                        t = per_ctx(self._value_tile, name, off, (p_node,))
+                    last = per_ctx(self._value_out_job, name + ".out", (t,) if t >= 0 else (p_node,), t)
                 elif kind in ("layernorm", "rmsnorm"):
                     g.append(self._job(name, "layernorm", kind, self.d, (last,)))
                     last = len(g) - 1
@@ -488,7 +524,7 @@ class PimGptMapping:
             elif op.kind == "lm_head":
                 last = self._gemv_nodes(g, op.name, "lm_head", op, self.weight_program(-1, "lm_head"), self.lm,
                                         (last,))
-        return g
+        return g, patches
 
     @property
     def trace_source(self) -> str:

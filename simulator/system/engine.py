@@ -24,6 +24,7 @@ walking back from the token's end gives the critical path, which the per-token b
 
 from __future__ import annotations
 
+import gc
 import heapq
 import math
 
@@ -60,9 +61,15 @@ class SystemEngine:
         stats = SystemStats(channels=self.arch.organisation.channels, units=tuple(self.units))
         self.issued = [] if record else None
         start_counts = dev.state.channel_counts().copy()
-        for i, ctx in enumerate(contexts):
-            proc = env.process(self._token(env, dev, pool, stats, ctx, i == timeline_token))
-            env.run(proc)
+        gc_was = gc.isenabled()
+        gc.disable()  # the token graphs are acyclic data; cyclic collection passes only cost time here
+        try:
+            for i, ctx in enumerate(contexts):
+                proc = env.process(self._token(env, dev, pool, stats, ctx, i == timeline_token))
+                env.run(proc)
+        finally:
+            if gc_was:
+                gc.enable()
         stats.cycles = int(env.now - 1)  # the first instruction reaches the channels in cycle 1
         stats.counts = dev.state.channel_counts() - start_counts
         stats.bank_open_cycles = dev.state.bank_open_cycles(int(env.now))
@@ -79,51 +86,69 @@ class SystemEngine:
         seq = not self.overlap
         t0 = env.now
         nt = NodeTimes(n, t0)
-        done = [env.event() for _ in range(n)]
-        issued = [None] * n  # tiles: event carrying the read-out arrival cycles
         pim_ids = [i for i, nd in enumerate(nodes) if nd.is_pim]
-        for i in pim_ids:
-            if nodes[i].readouts is not None:
-                issued[i] = env.event()
-        wake = [None]
         pool.spans = [] if timeline else None
         pool.owner = dict.fromkeys(pool.owner, -1)  # unit holders of earlier tokens are not on this path
         busy0 = dict(pool.busy)
-        stats_ctx = stats.begin_token(dev)
-
+        col = stats.begin_token(dev)
         deps = [((i - 1,) if i > 0 else ()) for i in range(n)] if seq else [nd.deps for nd in nodes]
+        # a streaming job waits for its tile to be *issued* (read-out times known), not to finish
+        stream = [-1 if (seq or nd.is_pim) else nd.stream for nd in nodes]
         waiting = [len(d) for d in deps]
         users: list[list[int]] = [[] for _ in range(n)]
+        issue_users: list[list[int]] = [[] for _ in range(n)]
         for i, d in enumerate(deps):
             for k in d:
-                users[k].append(i)
+                (issue_users if k == stream[i] else users)[k].append(i)
+        arrivals: list = [None] * n
         ready_pim: list[tuple[int, int]] = []  # heap of (priority, index): critical before shadow
         prio = [(n if nd.shadow and not seq else 0) + i for i, nd in enumerate(nodes)]
-        for i in pim_ids:
-            if not waiting[i]:
-                heapq.heappush(ready_pim, (prio[i], i))
+        wake = [None]
+        left = [n]
+        token_done = env.event()
+
+        def release(u):
+            if nodes[u].is_pim:
+                heapq.heappush(ready_pim, (prio[u], u))
+                w = wake[0]
+                if w is not None and not w.triggered:
+                    w.succeed()
+            else:
+                start_job(u)
 
         def finished(i):
-            done[i].succeed()
             for u in users[i]:
                 waiting[u] -= 1
-                if not waiting[u] and nodes[u].is_pim:
-                    heapq.heappush(ready_pim, (prio[u], u))
-                    w = wake[0]
-                    if w is not None and not w.triggered:
-                        w.succeed()
+                if not waiting[u]:
+                    release(u)
+            left[0] -= 1
+            if not left[0]:
+                token_done.succeed()
+
+        def start_job(i):
+            """Book the job's units now; its completion is a SimPy timeout."""
+            nd = nodes[i]
+            now = int(env.now)
+            st = stream[i]
+            end, binding = pool.run(nd.passes, float(now), i, arrivals[st] if st >= 0 else None,
+                                    nd.stream_window if st >= 0 else None)
+            end = max(now, math.ceil(end - 1e-9))
+            inputs = deps[i] if nd.stream < 0 or seq else deps[i] + (nd.stream,)
+            nt.set(i, now, end, self._pred(nt, inputs, -1 if binding is None else binding, end))
+            col.job(nd, now, end)
+            env.timeout(end - now).callbacks.append(lambda _e: finished(i))
 
         def controller():
-            left = len(pim_ids)
+            todo = len(pim_ids)
             prev = -1
-            while left:
+            while todo:
                 if not ready_pim:
                     wake[0] = env.event()
                     yield wake[0]
                     wake[0] = None
                     continue
                 _, pick = heapq.heappop(ready_pim)
-                left -= 1
+                todo -= 1
                 nd = nodes[pick]
                 x = dev.state.x
                 s = max(int(env.now), x)
@@ -132,48 +157,36 @@ class SystemEngine:
                     if self.issued is not None:
                         self.issued.append(delay(s - x))
                 prog = nd.program
+                ch = col.channel_of(nd)
+                before = col.channel_counts(dev, ch)
                 xa = np.empty(len(prog), np.int64)
                 dev.run(prog.op, prog.opsize, prog.mask, prog.bank, prog.row, x_after=xa)
                 if self.issued is not None:
                     self.issued.append(prog)
                 end = int(xa[-1])
                 nt.set(pick, s, end, self._pred(nt, deps[pick], prev, end))
-                stats_ctx.tile(pick, nd, s, end, dev)
-                if issued[pick] is not None:
-                    issued[pick].succeed(xa[nd.readouts.index].astype(np.float64))
+                col.tile(pick, nd, s, end, dev, before)
+                if issue_users[pick]:
+                    arrivals[pick] = xa[nd.readouts.index].astype(np.float64)
+                    for u in issue_users[pick]:
+                        waiting[u] -= 1
+                        if not waiting[u]:
+                            start_job(u)
                 prev = pick
                 yield env.timeout(end - env.now)
                 finished(pick)
 
-        def job(i):
-            nd = nodes[i]
-            for d in deps[i]:
-                if not done[d].triggered:
-                    yield done[d]
-            arrivals = sizes = None
-            if nd.stream >= 0 and not seq:
-                arrivals = yield issued[nd.stream]
-                sizes = nd.stream_window
-            s = float(env.now)
-            end, binding = pool.run(nd.passes, s, i, arrivals, sizes)
-            end = max(int(env.now), math.ceil(end - 1e-9))
-            extra = binding if binding is not None else -1
-            nt.set(i, int(env.now), end, self._pred(nt, deps[i] + ((nd.stream,) if nd.stream >= 0 else ()), extra, end))
-            stats_ctx.job(i, nd, int(env.now), end)
-            yield env.timeout(end - env.now)
-            finished(i)
-
-        procs = [env.process(controller())]
-        for i, nd in enumerate(nodes):
-            if not nd.is_pim:
-                procs.append(env.process(job(i)))
-        yield simpy.AllOf(env, procs)
-        end = env.now
-        stats.tokens.append(TokenRecord(ctx, int(end - t0)))
-        token_breakdown(stats, nodes, nt, t0, int(end), stats_ctx, self.arch, self.units)
+        for i in range(n):
+            if not waiting[i]:
+                release(i)
+        env.process(controller())
+        yield token_done
+        end = int(env.now)
+        stats.tokens.append(TokenRecord(ctx, end - t0))
+        token_breakdown(stats, nodes, nt, t0, end, col, self.arch, self.units)
         stats.tokens[-1].busy.update({f"asic.{u}": int(round(pool.busy[u] - busy0[u])) for u in pool.busy})
         if timeline:
-            stats.timeline = stats_ctx.timeline(nodes, nt, pool.spans, t0)
+            stats.timeline = col.timeline(nodes, nt, pool.spans, t0)
         pool.spans = None
 
     @staticmethod

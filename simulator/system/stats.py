@@ -70,22 +70,34 @@ class TokenCollector:
     def __init__(self, stats: SystemStats, dev):
         self.stats, self.dev = stats, dev
         self.counts0 = dev.state.channel_counts().copy()
-        self.prev_counts = self.counts0
         self.tile_counts: dict[int, np.ndarray] = {}
         self.chan_busy = np.zeros(stats.channels, np.int64)
+        self.full = (1 << stats.channels) - 1
         self.channel_bits = np.arange(stats.channels)
         self.asic_cover = 0  # union of job intervals, for asic_active
         self.asic_active = 0
 
-    def tile(self, i: int, node, start: int, end: int, dev) -> None:
-        c = dev.state.channel_counts()
-        diff = c - self.prev_counts
-        self.prev_counts = c
-        self.tile_counts[i] = diff[int(np.argmax(diff.sum(axis=1)))]
-        m = int(node.program.mask.max()) if len(node.program) else 0
-        self.chan_busy[(m >> self.channel_bits) & 1 == 1] += end - start
+    def channel_of(self, node) -> int:
+        """The lowest channel of the tile's mask (an all-channel tile issues the same stream everywhere)."""
+        m = node.program.channels
+        return (m & -m).bit_length() - 1
 
-    def job(self, i: int, node, start: int, end: int) -> None:
+    @staticmethod
+    def channel_counts(dev, ch: int) -> np.ndarray:
+        a = dev.state.arrays
+        return a["chan_counts"][ch] + a["counts"][a["chan_class"][ch]]
+
+    def tile(self, i: int, node, start: int, end: int, dev, before: np.ndarray) -> None:
+        """Commands the tile issued on its channel (`before`: that channel's counts before it ran), and busy
+        time on every channel of its mask."""
+        m = node.program.channels
+        self.tile_counts[i] = self.channel_counts(dev, (m & -m).bit_length() - 1) - before
+        if m == self.full:
+            self.chan_busy += end - start
+        else:
+            self.chan_busy[(m >> self.channel_bits) & 1 == 1] += end - start
+
+    def job(self, node, start: int, end: int) -> None:
         ops = self.stats.asic_ops
         for k, v in node.ops:
             ops[k] = ops.get(k, 0) + v
@@ -99,7 +111,7 @@ class TokenCollector:
         spans = []
         for i, nd in enumerate(nodes):
             if nd.is_pim and len(nd.program):
-                m = int(np.bitwise_or.reduce(nd.program.mask))
+                m = nd.program.channels
                 c = self.tile_counts.get(i)
                 bus = int(sum(c[k] for k in (Cmd.WRGB, Cmd.WRMAC16, Cmd.RDMAC16, Cmd.RDAF16, Cmd.RD, Cmd.WR))) \
                     if c is not None else 0
