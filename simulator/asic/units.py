@@ -38,11 +38,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
 from simulator.asic.config import AsicConfig
-from simulator.asic.cost import _reduce_tail, exp_chain, recip_chain, rsqrt_chain
+from simulator.asic.cost import _log2c, exp_chain, recip_chain, rsqrt_chain
 from simulator.errors import PimsimError
 
 UNITS = ("valu", "exp", "recip", "rsqrt", "reduce")
@@ -67,7 +68,8 @@ def units_from_config(cfg: AsicConfig) -> dict[str, Unit]:
         "exp": exp_chain(cfg).latency(cfg),
         "recip": recip_chain(cfg).latency(cfg),
         "rsqrt": rsqrt_chain(cfg).latency(cfg),
-        "reduce": _reduce_tail("add", cfg),
+        # adder tree over the unit's lanes, after combining the add_latency interleaved partial sums
+        "reduce": (_log2c(cfg.reduce.lanes) + _log2c(cfg.add_latency_cycles)) * cfg.add_latency_cycles,
     }
     out = {}
     for name in UNITS:
@@ -84,7 +86,8 @@ class Pass:
     n: int
 
 
-def operator_passes(kind: str, n: int, rows: int = 1, final_ops: int = 0) -> tuple[Pass, ...]:
+@lru_cache(maxsize=None)
+def operator_passes(kind: str, n: int, rows: int = 1) -> tuple[Pass, ...]:
     """The dataflow of one operator on the units (n elements per row, `rows` independent rows processed
     together, e.g. the heads of a softmax). See docs/asic.md for each dataflow."""
     if n <= 0 or rows <= 0:
@@ -142,19 +145,19 @@ class UnitPool:
         self._shapes: dict = {}
 
     def _shape(self, p: Pass):
-        """Per unit: ops on it, offset of its first and last stage (ASIC cycles); total depth; issue window."""
-        got = self._shapes.get(p)
+        """(per unit: (name, offset of its first stage, offset of its last stage)), total depth, issue window;
+        offsets and depth in ASIC cycles. Cached per pass object (operator passes are canonical objects)."""
+        got = self._shapes.get(id(p))
         if got is not None:
             return got
         per: dict[str, list] = {}
         d = 0
         for u, ops in p.stages:
-            unit = self.units[u]
-            e = per.setdefault(u, [0, d, d])
-            e[0] += ops
-            e[2] = d
-            d += unit.depth * ops
-        got = self._shapes[p] = (per, d, self.window(p, p.n))
+            e = per.setdefault(u, [d, d])
+            e[1] = d
+            d += self.units[u].depth * ops
+        got = (tuple((u, f, la) for u, (f, la) in per.items()), d, self.window(p, p.n), p)
+        self._shapes[id(p)] = got
         return got
 
     def window(self, p: Pass, n: int) -> int:
@@ -171,23 +174,26 @@ class UnitPool:
         t = ready
         binding = None
         sc = self.scale
-        for i, p in enumerate(passes):
-            per, depth, win = self._shape(p)
+        free, owner, busy = self.free, self.owner, self.busy
+        first_pass = True
+        for p in passes:
+            per, depth, win, _ = self._shape(p)
             s = t
-            for u, (_, first, _) in per.items():
-                v = self.free[u] - first * sc
+            for u, first, _ in per:
+                v = free[u] - first * sc
                 if v > s:
-                    s, binding = v, self.owner[u]
-            if i == 0 and arrivals is not None and len(arrivals):
+                    s, binding = v, owner[u]
+            if first_pass and arrivals is not None and len(arrivals):
                 suffix = np.cumsum(windows[::-1])[::-1] * sc
                 end_issue = float(np.max(np.maximum(arrivals, s) + suffix))  # f_last, f_0 = s
             else:
                 end_issue = s + win * sc
-            for u, (_, first, lastoff) in per.items():
-                hold_from, hold_to = s + first * sc, end_issue + lastoff * sc
-                self.busy[u] += hold_to - hold_from
-                self.free[u] = hold_to
-                self.owner[u] = job
+            first_pass = False
+            for u, first, last in per:
+                hold_from, hold_to = s + first * sc, end_issue + last * sc
+                busy[u] += hold_to - hold_from
+                free[u] = hold_to
+                owner[u] = job
                 if self.spans is not None:
                     self.spans.append((u, hold_from, hold_to, job))
             t = end_issue + depth * sc

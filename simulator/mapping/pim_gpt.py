@@ -100,6 +100,7 @@ class PimGptMapping:
         self.kv_heads = (attn.kv_heads or attn.heads) if attn else m.n_kv_heads
         self.hd = attn.head_dim if attn else m.head_dim
         self.ctx_limit = m.context_limit
+        self._value_out_passes = (Pass(self._VALUE_OUT, self.heads * self.hd),)
         self._place()
 
     # ---------------------------------------------------------------------------------------- placement
@@ -425,10 +426,11 @@ class PimGptMapping:
         n = self.heads * self.hd
         ops = _op_counts("vec_add", n, self.asic, (("rows", 2),))
         st = self._VALUE_OUT
+        passes = self._value_out_passes
         if tile < 0:
-            return AsicJob(name, "attn_value", (Pass(st, n),), deps, ops=ops)
+            return AsicJob(name, "attn_value", passes, deps, ops=ops)
         ro = self._value_readouts(ctx - 1, self._value_rel(ctx - 1))
-        return AsicJob(name, "attn_value", (Pass(st, n),), deps, tile, self._stream_window(ro, st, st), ops)
+        return AsicJob(name, "attn_value", passes, deps, tile, self._stream_window(ro, st, st), ops)
 
     def token_graph(self, ctx: int) -> list:
         """Everything the system does to generate one token whose KV cache holds `ctx` keys afterwards, as a

@@ -53,8 +53,12 @@ class SystemEngine:
         self.issued: list | None = None  # programs in issue order, when recording for the reference replay
 
     # ------------------------------------------------------------------------------------------- fast
-    def run(self, contexts: list[int], timeline_token: int | None = None, record: bool = False) -> SystemStats:
-        """Generate one token per context. `timeline_token` (index into contexts) records that token's spans."""
+    def run(self, contexts: list[int], timeline_token: int | None = None, record: bool = False,
+            durations: bool = False, keep_times: bool = False) -> SystemStats:
+        """Generate one token per context. `timeline_token` (index into contexts) records that token's spans;
+        `record` keeps the issued programs (run_reference); `durations` / `keep_times` keep every node's
+        end - start / (starts, ends) per token (tests)."""
+        self._keep = (durations, keep_times)
         dev = FastEngine(self.arch)
         env = simpy.Environment(initial_time=dev.state.x)
         pool = UnitPool(self.units, self.dram_per_asic)
@@ -184,6 +188,10 @@ class SystemEngine:
         end = int(env.now)
         stats.tokens.append(TokenRecord(ctx, end - t0))
         token_breakdown(stats, nodes, nt, t0, end, col, self.arch, self.units)
+        if self._keep[0]:
+            stats.node_durations.append([e - s for s, e in zip(nt.start, nt.end)])
+        if self._keep[1]:
+            stats.node_times.append((list(nt.start), list(nt.end)))
         stats.tokens[-1].busy.update({f"asic.{u}": int(round(pool.busy[u] - busy0[u])) for u in pool.busy})
         if timeline:
             stats.timeline = col.timeline(nodes, nt, pool.spans, t0)

@@ -49,6 +49,7 @@ class SystemStats:
     unit_busy: dict[str, float] = field(default_factory=dict)
     timeline: dict | None = None
     node_durations: list[list[int]] = field(default_factory=list)  # per token: end - start of every node
+    node_times: list[tuple[list[int], list[int]]] = field(default_factory=list)  # per token: starts, ends
 
     def begin_token(self, dev) -> "TokenCollector":
         return TokenCollector(self, dev)
@@ -160,9 +161,21 @@ def tile_components(node, counts: np.ndarray | None, cycles: int, arch) -> dict[
     return out
 
 
+_JOB_WEIGHTS: dict = {}
+
+
 def job_components(node, cycles: int, units) -> dict[str, int]:
+    got = _JOB_WEIGHTS.get(id(node.passes))
+    if got is None or got[0] is not node.passes or got[1] is not units:
+        got = _JOB_WEIGHTS[id(node.passes)] = (node.passes, units, _job_weights(node.passes, units))
+    w = got[2]
+    return _split(cycles, w) if w else {"asic_valu": cycles}
+
+
+def _job_weights(passes, units) -> dict[str, float]:
+    """Per unit: pipeline depth times ops, plus the issue window where the unit is the pass's bottleneck."""
     w: dict[str, float] = {}
-    for p in node.passes:
+    for p in passes:
         bottleneck, win = None, -1
         for u, ops in p.stages:
             w["asic_" + u] = w.get("asic_" + u, 0.0) + units[u].depth * ops
@@ -171,7 +184,7 @@ def job_components(node, cycles: int, units) -> dict[str, int]:
                 bottleneck, win = u, v
         if bottleneck:
             w["asic_" + bottleneck] += win
-    return _split(cycles, w) if w else {"asic_valu": cycles}
+    return w
 
 
 def token_breakdown(stats: SystemStats, nodes, nt: NodeTimes, t0: int, t_end: int, col: TokenCollector, arch,
@@ -206,4 +219,3 @@ def token_breakdown(stats: SystemStats, nodes, nt: NodeTimes, t0: int, t_end: in
     busy.update({f"link.ch{c}": int(bus[c]) * int(arch.timing.nBL) for c in range(stats.channels)})
     rec.busy = busy
     stats.asic_active_dram_cycles += col.asic_active
-    stats.node_durations.append([nt.end[k] - nt.start[k] for k in range(len(nodes))])

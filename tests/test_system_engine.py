@@ -1,0 +1,151 @@
+"""The event-driven system engine: sequential vs overlapped schedules, critical-path breakdowns, reference
+replay of the issued programs, timeline output."""
+
+import dataclasses
+import json
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from simulator.asic.config import AsicConfig, asic_config_from_arch
+from simulator.asic.units import Pass, job_cycles, units_from_config
+from simulator.config import load_arch
+from simulator.dram.checker import check_log
+from simulator.dram.fast import FastEngine
+from simulator.mapping.pim_gpt import PimGptMapping
+from simulator.mapping.tiles import AsicJob, PimTile
+from simulator.system.api import simulate
+from simulator.system.engine import SystemEngine
+from simulator.system.program import from_rows
+from simulator.system.timeline import chrome_trace, resources
+from simulator.trace import derive_trace
+from simulator.trace.isr import Op
+from simulator.trace.zoo import MODEL_ZOO
+
+TOY = dataclasses.replace(MODEL_ZOO["gpt2-small"], name="toy-2l", n_layers=2, d_model=128, n_heads=2,
+                          n_kv_heads=2, head_dim=64, ffn_dim=512, vocab_size=1000, context_limit=300)
+
+
+def _toy(overlap, sets=("organisation.channels=2",)):
+    arch = load_arch("pim_gpt", list(sets))
+    m = PimGptMapping(arch, derive_trace(TOY), asic=asic_config_from_arch(arch))
+    return arch, SystemEngine(arch, m, overlap=overlap)
+
+
+def test_overlap_off_latency_is_the_sum_of_node_durations():
+    arch, eng = _toy(False)
+    stats = eng.run([1, 31, 32, 33], durations=True)
+    for tok, durs in zip(stats.tokens, stats.node_durations):
+        assert tok.cycles == sum(durs)
+
+
+def test_overlap_on_is_faster_and_streams_read_outs():
+    _, off = _toy(False)
+    _, on = _toy(True)
+    a, b = off.run([31, 32, 33]), on.run([31, 32, 33])
+    assert b.cycles < a.cycles
+    # on: the ASIC starts consuming a GEMV's read-outs before the GEMV's tile has finished
+    st_on = on.run([40], durations=True, keep_times=True)
+    nodes = on.mapping.token_graph(40)
+    starts, ends = st_on.node_times[0]
+    streams = [i for i, nd in enumerate(nodes) if not nd.is_pim and nd.stream >= 0]
+    assert streams and all(starts[i] < ends[nodes[i].stream] for i in streams)
+
+
+def test_breakdowns_sum_to_each_tokens_latency_exactly():
+    for overlap in (False, True):
+        _, eng = _toy(overlap)
+        stats = eng.run([1, 2, 150, 151])
+        for tok in stats.tokens:
+            assert sum(tok.by_class.values()) == tok.cycles
+            assert sum(tok.by_component.values()) == tok.cycles
+            assert min(tok.by_component.values()) >= 0 and min(tok.by_class.values()) >= 0
+
+
+def test_issued_programs_replay_command_exactly_and_checker_clean():
+    """The exact sequence of programs the PIM controller issued (tiles and idle DELAYs), concatenated and
+    replayed command by command by the reference engine, gives the same cycles, counts and a clean log."""
+    for overlap in (False, True):
+        arch, eng = _toy(overlap)
+        ctxs = [31, 32, 33]
+        fast = eng.run(ctxs)
+        ref = eng.run_reference(ctxs)
+        assert ref.cycles - 2 == fast.cycles
+        assert (ref.counts == fast.counts).all()
+        assert check_log(ref.log, arch) == []
+
+
+def test_timeline_json_has_spans_on_every_resource(tmp_path):
+    arch = load_arch("pim_gpt", ["organisation.channels=2"])
+    out = simulate(arch, derive_trace(TOY), context=40, tokens=2, gpu=None, cpu=None, timeline=True)
+    tl = out["timeline"]
+    doc = json.loads(json.dumps(chrome_trace(tl, arch.timing.tck_ns)))
+    names = {e["tid"]: e["args"]["name"] for e in doc["traceEvents"] if e["ph"] == "M" and e["tid"]}
+    spans = [e for e in doc["traceEvents"] if e["ph"] == "X"]
+    assert set(names.values()) == set(resources(tl))
+    assert {names[e["tid"]] for e in spans} == set(names.values())
+    assert all(e["ts"] >= 0 and e["dur"] >= 0 and e["name"] for e in spans)
+    lat_us = out["per_token_latency"]["cycles"][0] * arch.timing.tck_ns * 1e-3
+    assert max(e["ts"] + e["dur"] for e in spans) <= lat_us + 1e-6
+
+
+# ------------------------------------------------------------------------------------ random tile graphs
+class _GraphMapping:
+    """A stand-in mapping whose every token is one given graph."""
+
+    def __init__(self, nodes, asic):
+        self.nodes, self.asic = nodes, asic
+
+    def token_graph(self, ctx):
+        return list(self.nodes)
+
+
+_UNITS = ("valu", "exp", "recip", "reduce")
+
+
+@st.composite
+def _graphs(draw):
+    n = draw(st.integers(2, 12))
+    nodes = []
+    for i in range(n):
+        deps = tuple(sorted(draw(st.sets(st.integers(0, i - 1), max_size=3)))) if i else ()
+        if draw(st.booleans()):
+            cols = draw(st.integers(1, 40))
+            ch = draw(st.sampled_from((1, 2, 3)))
+            prog = from_rows([(Op.WR_GB, cols, ch, 0, 0)] * draw(st.integers(1, 3)))
+            nodes.append(PimTile(f"t{i}", "ffn", prog, deps, shadow=draw(st.booleans())))
+        else:
+            passes = tuple(Pass(((draw(st.sampled_from(_UNITS)), draw(st.integers(1, 3))),), draw(st.integers(1, 3000)))
+                           for _ in range(draw(st.integers(1, 3))))
+            nodes.append(AsicJob(f"j{i}", "softmax", passes, deps))
+    return nodes
+
+
+def _standalone(node, arch, scale):
+    if node.is_pim:
+        dev = FastEngine(arch)
+        p = node.program
+        xa = np.empty(len(p), np.int64)
+        x0 = dev.state.x
+        dev.run(p.op, p.opsize, p.mask, p.bank, p.row, x_after=xa)
+        return int(xa[-1]) - x0
+    return int(np.ceil(job_cycles(node.passes, units_from_config(AsicConfig())) * scale - 1e-9))
+
+
+@settings(max_examples=40, deadline=None)
+@given(nodes=_graphs())
+def test_overlap_between_critical_path_bound_and_sequential_sum(nodes):
+    arch = load_arch("pim_gpt", ["organisation.channels=2", "refresh.enabled=false"])
+    m = _GraphMapping(nodes, AsicConfig())
+    off = SystemEngine(arch, m, overlap=False).run([1], durations=True)
+    on = SystemEngine(arch, m, overlap=True).run([1])
+    assert off.tokens[0].cycles == sum(off.node_durations[0])
+    scale = 1.0 / AsicConfig().clock_ghz / arch.timing.tck_ns
+    alone = [_standalone(nd, arch, scale) for nd in nodes]
+    longest = [0] * len(nodes)
+    for i, nd in enumerate(nodes):
+        longest[i] = alone[i] + max((longest[d] for d in nd.deps), default=0)
+    assert max(longest) <= on.tokens[0].cycles <= off.tokens[0].cycles
+    for tok in (on.tokens[0], off.tokens[0]):
+        assert sum(tok.by_class.values()) == tok.cycles == sum(tok.by_component.values())
