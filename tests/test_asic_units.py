@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator.asic.config import AsicConfig, asic_config_from_dict
-from simulator.asic.units import Pass, Unit, UnitPool, job_cycles, operator_passes, units_from_config
+from simulator.asic.units import Pass, Unit, UnitPool, job_cycles, operator_passes, stream_suffix, units_from_config
 from simulator.errors import PimsimError
 
 
@@ -55,7 +55,7 @@ def test_streaming_pass_is_the_fifo_recursion(arr, w, start):
     win = np.array(w[:len(a)], np.float64)
     p = Pass((("valu", 1),), 128)
     pool = UnitPool(units)
-    end, _ = pool.run((p,), float(start), "j", a, win)
+    end, _ = pool.run((p,), float(start), "j", a, stream_suffix(win))
     f = float(start)
     for ai, wi in zip(a, win):
         f = max(ai, f) + wi

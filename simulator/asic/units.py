@@ -167,10 +167,11 @@ class UnitPool:
         return max(math.ceil(n / self.units[u].lanes) * self.units[u].ii * ops for u, ops in _merged(p.stages))
 
     def run(self, passes: tuple[Pass, ...], ready: float, job=None, arrivals: np.ndarray | None = None,
-            windows: np.ndarray | None = None) -> tuple[float, object]:
+            suffix: np.ndarray | None = None) -> tuple[float, object]:
         """Schedule the passes of one job from `ready`; the first pass may stream over `arrivals` (caller time
-        units), read-out i needing `windows[i]` ASIC cycles of issue (`window` of its elements). Returns
-        (finish, binding): binding is the job whose unit hold decided a start (None: `ready` did)."""
+        units); `suffix[i]` is the ASIC cycles of issue read-outs i.. need (suffix sums of `window` of their
+        elements, see `stream_suffix`). Returns (finish, binding): binding is the job whose unit hold decided
+        a start (None: `ready` did)."""
         t = ready
         binding = None
         sc = self.scale
@@ -184,8 +185,7 @@ class UnitPool:
                 if v > s:
                     s, binding = v, owner[u]
             if first_pass and arrivals is not None and len(arrivals):
-                suffix = np.cumsum(windows[::-1])[::-1] * sc
-                end_issue = float(np.max(np.maximum(arrivals, s) + suffix))  # f_last, f_0 = s
+                end_issue = float((np.maximum(arrivals, s) + suffix * sc).max())  # f_last, f_0 = s
             else:
                 end_issue = s + win * sc
             first_pass = False
@@ -198,6 +198,11 @@ class UnitPool:
                     self.spans.append((u, hold_from, hold_to, job))
             t = end_issue + depth * sc
         return t, binding
+
+
+def stream_suffix(windows: np.ndarray) -> np.ndarray:
+    """Suffix sums of per-read-out issue windows: f_last = max_i(max(a_i, s) + suffix_i) (module docstring)."""
+    return np.ascontiguousarray(np.cumsum(np.asarray(windows, np.float64)[::-1])[::-1])
 
 
 def _merged(stages):

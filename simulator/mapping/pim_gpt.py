@@ -25,7 +25,8 @@ from functools import lru_cache
 import numpy as np
 
 from simulator.asic import AsicConfig, asic_op_counts
-from simulator.asic.units import Pass, UnitPool, activation_stages, operator_passes, units_from_config
+from simulator.asic.units import (Pass, UnitPool, activation_stages, operator_passes, stream_suffix,
+                                  units_from_config)
 from simulator.config.schema import ArchConfig
 from simulator.errors import PimsimError
 from simulator.mapping.layout import GemvLayout, gemv_layout
@@ -292,10 +293,10 @@ class PimGptMapping:
 
     # ---------------------------------------------------------------------------------------- graph
     def _job(self, name: str, cls: str, kind: str, n: int, deps, rows: int = 1, stream: int = -1,
-             stream_window=None, passes=None, count_kind: str | None = None, count_shape=()) -> AsicJob:
+             stream_suffix=None, passes=None, count_kind: str | None = None, count_shape=()) -> AsicJob:
         passes = operator_passes(kind, n, rows) if passes is None else passes
         ops = _op_counts(count_kind or kind, n, self.asic, tuple(count_shape) or (("rows", rows),))
-        return AsicJob(name, cls, passes, tuple(deps), stream, stream_window, ops)
+        return AsicJob(name, cls, passes, tuple(deps), stream, stream_suffix, ops)
 
     def _gemv_readouts(self, place: MatrixPlacement, prog: Program) -> Readouts:
         """Read-outs of a GEMV tile: one RD_MAC per issued segment, the segment's valid neurons each."""
@@ -311,8 +312,9 @@ class PimGptMapping:
             self._readout_cache[key] = r
         return r
 
-    def _stream_window(self, readouts: Readouts, partial: tuple, final: tuple) -> np.ndarray:
-        """ASIC cycles the consumer's first pass needs per read-out (cached per read-out pattern)."""
+    def _stream_suffix(self, readouts: Readouts, partial: tuple, final: tuple) -> np.ndarray:
+        """Suffix sums of the ASIC issue cycles the consumer's first pass needs per read-out (cached per
+        read-out pattern; simulator/asic/units.py `stream_suffix`)."""
         key = (id(readouts), partial, final)
         w = self._window_cache.get(key)
         if w is None:
@@ -323,7 +325,7 @@ class PimGptMapping:
                 if n not in memo:
                     memo[n] = self._pool.window(Pass(st, n), n)
                 out.append(memo[n])
-            w = np.array(out, np.float64)
+            w = stream_suffix(np.array(out, np.float64))
             self._window_cache[key] = (readouts, w)
         else:
             w = w[1]
@@ -348,7 +350,7 @@ class PimGptMapping:
             final = final + (("reduce", 1),)  # running argmax over the logits
         if not final:
             final = (("valu", 1),)  # the read-out written into the activation buffer
-        window = self._stream_window(ro, partial, final)
+        window = self._stream_suffix(ro, partial, final)
         n_out = op.out_features
         count_kind, shape = ("partial_sum", (("partials", passes),)) if passes > 1 else ("vec_add", ())
         job = AsicJob(name + (f"+{act}" if act else "") + ".out", "activation" if act else cls,
@@ -412,7 +414,7 @@ class PimGptMapping:
         win = None
         if tile >= 0:
             ro = self._score_readouts(ctx - 1, self._score_rel(ctx - 1))
-            win = self._stream_window(ro, passes[0].stages, passes[0].stages)
+            win = self._stream_suffix(ro, passes[0].stages, passes[0].stages)
         return AsicJob(name, "softmax", passes, deps, tile, win, _op_counts("softmax", ctx, self.asic,
                                                                             (("rows", self.heads),)))
 
@@ -430,7 +432,7 @@ class PimGptMapping:
         if tile < 0:
             return AsicJob(name, "attn_value", passes, deps, ops=ops)
         ro = self._value_readouts(ctx - 1, self._value_rel(ctx - 1))
-        return AsicJob(name, "attn_value", passes, deps, tile, self._stream_window(ro, st, st), ops)
+        return AsicJob(name, "attn_value", passes, deps, tile, self._stream_suffix(ro, st, st), ops)
 
     def token_graph(self, ctx: int) -> list:
         """Everything the system does to generate one token whose KV cache holds `ctx` keys afterwards, as a

@@ -46,7 +46,7 @@ class AsicJob:
     passes: tuple[Pass, ...]
     deps: tuple[int, ...] = ()
     stream: int = -1  # index of the tile whose read-outs feed the first pass (-1: none)
-    stream_window: np.ndarray | None = None  # ASIC cycles the first pass needs per read-out
+    stream_suffix: np.ndarray | None = None  # ASIC cycles of issue the first pass needs from read-out i on
     ops: tuple[tuple[str, int], ...] = ()  # element operations (energy)
 
     is_pim = False

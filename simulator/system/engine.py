@@ -135,7 +135,7 @@ class SystemEngine:
             now = int(env.now)
             st = stream[i]
             end, binding = pool.run(nd.passes, float(now), i, arrivals[st] if st >= 0 else None,
-                                    nd.stream_window if st >= 0 else None)
+                                    nd.stream_suffix if st >= 0 else None)
             end = max(now, math.ceil(end - 1e-9))
             inputs = deps[i] if nd.stream < 0 or seq else deps[i] + (nd.stream,)
             nt.set(i, now, end, self._pred(nt, inputs, -1 if binding is None else binding, end))
@@ -171,7 +171,7 @@ class SystemEngine:
                 nt.set(pick, s, end, self._pred(nt, deps[pick], prev, end))
                 col.tile(pick, nd, s, end, dev, before)
                 if issue_users[pick]:
-                    arrivals[pick] = xa[nd.readouts.index].astype(np.float64)
+                    arrivals[pick] = xa[nd.readouts.index]
                     for u in issue_users[pick]:
                         waiting[u] -= 1
                         if not waiting[u]:
