@@ -140,3 +140,16 @@ def test_overlap_between_critical_path_bound_and_sequential_sum(nodes):
     assert max(max(longest), pim_serial) <= on.tokens[0].cycles <= off.tokens[0].cycles
     for tok in (on.tokens[0], off.tokens[0]):
         assert sum(tok.by_class.values()) == tok.cycles == sum(tok.by_component.values())
+
+
+def test_timeline_gantt_chart_draws_every_resource(tmp_path):
+    from simulator.report.timeline import plot_timeline
+    from simulator.system.timeline import write_chrome_trace
+
+    arch = load_arch("pim_gpt", ["organisation.channels=2"])
+    out = simulate(arch, derive_trace(TOY), context=40, tokens=1, gpu=None, cpu=None, timeline=True)
+    write_chrome_trace(out["timeline"], str(tmp_path / "t.json"), arch.timing.tck_ns)
+    data = plot_timeline(str(tmp_path / "t.json"), str(tmp_path / "t.png"))
+    assert (tmp_path / "t.png").stat().st_size > 0
+    assert [s.label for s in data.series] == resources(out["timeline"])
+    assert all(s.x for s in data.series)

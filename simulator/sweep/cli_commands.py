@@ -11,7 +11,7 @@ from typing import Any
 from simulator.errors import PimsimError
 
 #: the kinds of `simulator.report.plots.KINDS`, repeated so `pimsim --help` need not import matplotlib
-PLOT_KINDS = ("energy-efficiency", "speedup", "breakdown", "pareto", "context")
+PLOT_KINDS = ("energy-efficiency", "speedup", "breakdown", "pareto", "context", "timeline")
 
 
 def register(subparsers: Any) -> None:
@@ -38,7 +38,8 @@ def register(subparsers: Any) -> None:
     pl = subparsers.add_parser(
         "plot", help="plot sweep results (energy efficiency, speedup, breakdown, Pareto front, context)",
         description="Draw a figure from the results in a sweep directory (or a results.csv).")
-    pl.add_argument("dir", help="sweep result directory (or its results.csv)")
+    pl.add_argument("dir", help="sweep result directory (or its results.csv); --kind timeline: the JSON file of "
+                                "pimsim run --timeline")
     pl.add_argument("--kind", required=True, choices=PLOT_KINDS)
     pl.add_argument("-o", "--output", required=True, metavar="FILE", help="figure file (.png, .pdf or .svg)")
     pl.add_argument("--where", action="append", default=[], metavar="COLUMN=VALUE",
@@ -95,6 +96,12 @@ def load_results(path: str | Path) -> tuple[list[dict[str, Any]], list[str], str
 def _plot(args: argparse.Namespace) -> int:
     from simulator.report.plots import plot
 
+    if args.kind == "timeline":
+        from simulator.report.timeline import plot_timeline
+
+        data = plot_timeline(args.dir, args.output)
+        print(f"{args.output}: {data.title} ({data.points} spans)")
+        return 0
     where = {}
     for item in args.where:
         if "=" not in item:
