@@ -51,6 +51,8 @@ class SystemEngine:
         self.units = units_from_config(mapping.asic)
         self.dram_per_asic = 1.0 / self.asic_clock_ghz / self.tck_ns  # DRAM cycles per ASIC cycle
         self.issued: list | None = None  # programs in issue order, when recording for the reference replay
+        self._shapes: dict = {}
+        self._xbuf = np.empty(1 << 14, np.int64)  # per-instruction arrival cycles of the tile being issued
 
     # ------------------------------------------------------------------------------------------- fast
     def run(self, contexts: list[int], timeline_token: int | None = None, record: bool = False,
@@ -90,20 +92,13 @@ class SystemEngine:
         seq = not self.overlap
         t0 = env.now
         nt = NodeTimes(n, t0)
-        pim_ids = [i for i, nd in enumerate(nodes) if nd.is_pim]
         pool.spans = [] if timeline else None
         pool.owner = dict.fromkeys(pool.owner, -1)  # unit holders of earlier tokens are not on this path
         busy0 = dict(pool.busy)
         col = stats.begin_token(dev)
-        deps = [((i - 1,) if i > 0 else ()) for i in range(n)] if seq else [nd.deps for nd in nodes]
-        # a streaming job waits for its tile to be *issued* (read-out times known), not to finish
-        stream = [-1 if (seq or nd.is_pim) else nd.stream for nd in nodes]
-        waiting = [len(d) for d in deps]
-        users: list[list[int]] = [[] for _ in range(n)]
-        issue_users: list[list[int]] = [[] for _ in range(n)]
-        for i, d in enumerate(deps):
-            for k in d:
-                (issue_users if k == stream[i] else users)[k].append(i)
+        shape = self._structure(ctx, nodes, seq)
+        deps, stream, users, issue_users, prio = shape[:5]
+        waiting = list(shape[5])
         arrivals: list = [None] * n
         ready_pim: list[tuple[int, int]] = []  # heap of (priority, index): critical before shadow
         prio = [(n if nd.shadow and not seq else 0) + i for i, nd in enumerate(nodes)]
@@ -137,13 +132,13 @@ class SystemEngine:
             end, binding = pool.run(nd.passes, float(now), i, arrivals[st] if st >= 0 else None,
                                     nd.stream_suffix if st >= 0 else None)
             end = max(now, math.ceil(end - 1e-9))
-            inputs = deps[i] if nd.stream < 0 or seq else deps[i] + (nd.stream,)
-            nt.set(i, now, end, self._pred(nt, inputs, -1 if binding is None else binding, end))
+            nt.start[i], nt.end[i] = now, end
+            nt.pred[i] = self._pred(nt, deps[i], -1 if binding is None else binding, end)
             col.job(nd, now, end)
             env.timeout(end - now).callbacks.append(lambda _e: finished(i))
 
         def controller():
-            todo = len(pim_ids)
+            todo = shape[6]
             prev = -1
             while todo:
                 if not ready_pim:
@@ -163,12 +158,13 @@ class SystemEngine:
                 prog = nd.program
                 ch = col.channel_of(nd)
                 before = col.channel_counts(dev, ch)
-                xa = np.empty(len(prog), np.int64)
+                xa = xbuf[:len(prog)] if len(prog) <= len(xbuf) else np.empty(len(prog), np.int64)
                 dev.run(prog.op, prog.opsize, prog.mask, prog.bank, prog.row, x_after=xa)
                 if self.issued is not None:
                     self.issued.append(prog)
                 end = int(xa[-1])
-                nt.set(pick, s, end, self._pred(nt, deps[pick], prev, end))
+                nt.start[pick], nt.end[pick] = s, end
+                nt.pred[pick] = self._pred(nt, deps[pick], prev, end)
                 col.tile(pick, nd, s, end, dev, before)
                 if issue_users[pick]:
                     arrivals[pick] = xa[nd.readouts.index]
@@ -180,6 +176,7 @@ class SystemEngine:
                 yield env.timeout(end - env.now)
                 finished(pick)
 
+        xbuf = self._xbuf
         for i in range(n):
             if not waiting[i]:
                 release(i)
@@ -196,6 +193,28 @@ class SystemEngine:
         if timeline:
             stats.timeline = col.timeline(nodes, nt, pool.spans, t0)
         pool.spans = None
+
+    def _structure(self, ctx: int, nodes: list, seq: bool) -> tuple:
+        """Per graph shape (cached when the mapping names it): inputs of each node, the tile each stream
+        job follows, the nodes each node's end / issue releases, priorities, input counts, tile count."""
+        key = (self.mapping.graph_shape(ctx), seq) if hasattr(self.mapping, "graph_shape") else None
+        got = self._shapes.get(key) if key is not None else None
+        if got is not None:
+            return got
+        n = len(nodes)
+        deps = [((i - 1,) if i > 0 else ()) for i in range(n)] if seq else [nd.deps for nd in nodes]
+        # a streaming job waits for its tile to be *issued* (read-out times known), not to finish
+        stream = [-1 if (seq or nd.is_pim) else nd.stream for nd in nodes]
+        users: list[list[int]] = [[] for _ in range(n)]
+        issue_users: list[list[int]] = [[] for _ in range(n)]
+        for i, d in enumerate(deps):
+            for k in d:
+                (issue_users if k == stream[i] else users)[k].append(i)
+        prio = [(n if nd.shadow and not seq else 0) + i for i, nd in enumerate(nodes)]
+        got = (deps, stream, users, issue_users, prio, [len(d) for d in deps], sum(nd.is_pim for nd in nodes))
+        if key is not None:
+            self._shapes[key] = got
+        return got
 
     @staticmethod
     def _pred(nt: NodeTimes, deps, other: int, end: int) -> int:

@@ -38,7 +38,7 @@ class Program:
         """The same program on a region `row_offset` rows further (only row-addressed instructions move)."""
         moves = self.__dict__.get("_moves")
         if moves is None:  # computed once per program: shifted copies are made for every layer and token
-            moves = np.isin(self.op, _ROW_OPS).astype(np.int64)
+            moves = _ROW_LUT[self.op]
             object.__setattr__(self, "_moves", moves)
         out = Program(self.op, self.opsize, self.mask, self.bank, self.row + moves * row_offset)
         object.__setattr__(out, "_channels", self.channels)
@@ -47,6 +47,8 @@ class Program:
 
 _ROW_OPS = np.array([Op.MAC_ABK, Op.MAC_SBK, Op.EWMUL, Op.COPY_BKGB, Op.COPY_GBBK, Op.WR_ABK, Op.R_MEM, Op.W_MEM],
                     dtype=np.int64)
+_ROW_LUT = np.zeros(max(int(o) for o in Op) + 1, np.int64)  # 1 for the row-addressed instructions
+_ROW_LUT[_ROW_OPS] = 1
 
 
 @dataclass
