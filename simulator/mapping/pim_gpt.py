@@ -80,6 +80,7 @@ class PimGptMapping:
         self._readout_cache: dict = {}
         self._window_cache: dict = {}
         self._templates: dict = {}
+        self._chunk_cache: dict = {}
         org = arch.organisation
         self.C, self.B = org.channels, org.banks
         self.CB = self.C * self.B
@@ -387,8 +388,23 @@ class PimGptMapping:
         index = (ctx - 1) if "position" in op.name else (ctx - 1) % op.weights[0].shape[0]
         return PimTile(op.name, "embedding", self._lookup_program(op.name, index), kind="embedding")
 
-    def _append_tile(self, ctx: int, name: str, off: int, deps) -> PimTile:
-        return PimTile(name, "kv_append", self._append_rel(ctx).shifted(off), deps, shadow=True, kind="kv_write")
+    def _append_chunks(self, ctx: int) -> list[Program]:
+        """The K/V write of one token cut at its global-buffer loads, so the pieces fill short idle gaps."""
+        r = self._chunk_cache.get(ctx)
+        if r is None:
+            prog = self._append_rel(ctx)
+            cuts = [int(i) for i in np.nonzero(prog.op == Op.WR_GB)[0] if i > 0] + [len(prog)]
+            r, lo = [], 0
+            for hi in cuts:
+                if hi > lo:
+                    r.append(Program(*(getattr(prog, f)[lo:hi] for f in ("op", "opsize", "mask", "bank", "row"))))
+                lo = hi
+            self._chunk_cache = {ctx: r}
+        return r
+
+    def _append_tile(self, ctx: int, name: str, j: int, off: int, deps) -> PimTile:
+        return PimTile(f"{name}.{j}", "kv_append", self._append_chunks(ctx)[j].shifted(off), deps, shadow=True,
+                       kind="kv_write")
 
     def _score_tile(self, ctx: int, name: str, off: int, deps) -> PimTile:
         prog = self._score_rel(ctx - 1)
@@ -421,7 +437,7 @@ class PimGptMapping:
 
     def graph_shape(self, ctx: int) -> tuple:
         """Tokens whose graphs share this key have the same nodes, dependencies and order."""
-        return (ctx > 1, len(self._append_rel(ctx)) > 0)
+        return (ctx > 1, len(self._append_chunks(ctx)))
 
     def token_graph(self, ctx: int) -> list:
         """Everything the system does to generate one token whose KV cache holds `ctx` keys afterwards, as a
@@ -431,10 +447,10 @@ class PimGptMapping:
         p_t * v_t), so the PIM's q . K^T and p . V run over the ctx - 1 cached positions and the K/V write of
         token t is only needed before token t + 1 reaches that layer: it runs in the PIM's idle time.
 
-        A tile is one trace operator's device program (a GEMV, a score, a K/V write); finer tiles are a
-        measured alternative (docs/system.md "Token graph"). The graph's shape depends on ctx only through
-        whether any key is cached and whether the token writes K/V; per shape a template is built once and
-        the ctx-dependent nodes are rebuilt per token."""
+        A tile is one trace operator's device program (a GEMV, a score), except the K/V write, cut into
+        pieces at its global-buffer loads so that it fills the PIM's short idle gaps (docs/system.md). The
+        graph's shape depends on ctx only through whether any key is cached and the number of K/V write
+        pieces; per shape a template is built once and the ctx-dependent nodes are rebuilt per token."""
         if not 1 <= ctx <= self.ctx_limit:
             raise PimsimError(f"context {ctx}: must be in 1..{self.ctx_limit} for {self.model.name}")
         key = self.graph_shape(ctx)
@@ -466,7 +482,7 @@ class PimGptMapping:
                 g.append(self._job(op.name, "embedding", "vec_add", self.d, embeds))
                 last = len(g) - 1
         resid = last
-        kv_write = len(self._append_rel(ctx)) > 0
+        n_pieces = len(self._append_chunks(ctx))
         H, hd = self.heads, self.hd
         layer_ops = self.layer_ops
         for layer in range(self.layers):
@@ -488,8 +504,8 @@ class PimGptMapping:
                                        count_kind="vec_add", count_shape=(("rows", 3),)))
                     last = len(g) - 1
                 elif kind == "kv_append":
-                    if kv_write:
-                        per_ctx(self._append_tile, name, off, (last,))
+                    for j in range(n_pieces):
+                        per_ctx(self._append_tile, name, j, off, (last,))
                 elif kind == "attn_score":
                     g.append(self._job(name + ".self", "attn_score", "dot", hd, (last,), rows=H,
                                        count_kind="vec_add", count_shape=(("rows", 2 * H),)))

@@ -38,7 +38,7 @@ from simulator.dram.fast import FastEngine
 from simulator.dram.reference import run_reference
 from simulator.mapping.pim_gpt import PimGptMapping
 from simulator.system.program import concat, delay, from_rows
-from simulator.system.stats import NodeTimes, SystemStats, TokenRecord, token_breakdown
+from simulator.system.stats import NodeTimes, SystemStats, TokenRecord, tile_part_matrix, token_breakdown
 from simulator.trace.isr import IsrProgram, Op
 
 
@@ -64,7 +64,8 @@ class SystemEngine:
         dev = FastEngine(self.arch)
         env = simpy.Environment(initial_time=dev.state.x)
         pool = UnitPool(self.units, self.dram_per_asic)
-        stats = SystemStats(channels=self.arch.organisation.channels, units=tuple(self.units))
+        stats = SystemStats(channels=self.arch.organisation.channels, units=tuple(self.units),
+                            tile_parts=tile_part_matrix(self.arch))
         self.issued = [] if record else None
         start_counts = dev.state.channel_counts().copy()
         gc_was = gc.isenabled()

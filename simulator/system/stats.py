@@ -48,6 +48,7 @@ class SystemStats:
     bank_open_cycles: int = 0
     unit_busy: dict[str, float] = field(default_factory=dict)
     timeline: dict | None = None
+    tile_parts: np.ndarray | None = None  # tile_part_matrix(arch)
     node_durations: list[list[int]] = field(default_factory=list)  # per token: end - start of every node
     node_times: list[tuple[list[int], list[int]]] = field(default_factory=list)  # per token: starts, ends
 
@@ -74,6 +75,7 @@ class TokenCollector:
         self.tile_counts: dict[int, np.ndarray] = {}
         self.chan_busy = np.zeros(stats.channels, np.int64)
         self.full = (1 << stats.channels) - 1
+        self.wmat = stats.tile_parts
         self.channel_bits = np.arange(stats.channels)
         self.asic_cover = 0  # union of job intervals, for asic_active
         self.asic_active = 0
@@ -127,63 +129,73 @@ class TokenCollector:
         return {"spans": spans, "channels": self.stats.channels, "units": list(self.stats.units)}
 
 
-def _split(total: int, weights: dict[str, float]) -> dict[str, int]:
-    """Integer split of `total` in proportion to `weights` (remainder to the largest); sums exactly."""
-    s = sum(weights.values())
-    if total <= 0 or s <= 0:
-        return {}
-    out = {k: int(total * v // s) for k, v in weights.items()}
-    big = max(weights, key=weights.get)
-    out[big] += total - sum(out.values())
+def _split_rows(total: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Row-wise integer split of total[r] in proportion to weights[r] (remainder to the row's largest
+    weight); each row sums to total[r] exactly. Rows of zero weight get nothing."""
+    s = weights.sum(axis=1)
+    safe = np.where(s > 0, s, 1)
+    out = (total[:, None] * weights // safe[:, None]).astype(np.int64)
+    out[s <= 0] = 0
+    rem = np.where(s > 0, total - out.sum(axis=1), 0)
+    out[np.arange(len(out)), np.argmax(weights, axis=1)] += rem
     return out
 
 
-def tile_components(node, counts: np.ndarray | None, cycles: int, arch) -> dict[str, int]:
-    if node.kind == "kv_write" or counts is None:
-        return {"kv_write" if node.kind == "kv_write" else "row_activate_precharge": cycles}
+TILE_PARTS = ("pim_mac", "gb_write", "readout", "mode_switch", "refresh")
+
+
+def tile_part_matrix(arch) -> np.ndarray:
+    """[N_CMDS, 5]: occupancy cycles each command kind charges to pim_mac, gb_write, readout, mode_switch,
+    refresh (the rest of a tile's time is row activation / precharge and waits)."""
     t = arch.timing
     ccd = max(t.nCCDS, t.nCCDL)
-    parts = {
-        "pim_mac": int(counts[Cmd.MAC16] + counts[Cmd.MAC] + counts[Cmd.EWMUL16] + counts[Cmd.AF16]) * ccd,
-        "gb_write": int(counts[Cmd.WRGB] + counts[Cmd.WRMAC16]) * max(ccd, t.nBL),
-        "readout": int(counts[Cmd.RDMAC16] + counts[Cmd.RDAF16]) * (arch.completion.RDMAC16 + 1)
-        + int(counts[Cmd.RD]) * t.nBL,
-        "mode_switch": int(counts[Cmd.TMOD]) * t.nMODCH,
-        "refresh": int(counts[Cmd.REFab]) * t.nRFC,
-    }
-    total = sum(parts.values())
-    if total > cycles:  # command occupancies overlap (pipelined); scale them into the tile's time
-        parts = _split(cycles, parts)
-    out = {k: v for k, v in parts.items() if v}
-    rest = cycles - sum(out.values())
-    if rest:
-        out["row_activate_precharge"] = rest
-    return out
+    w = np.zeros((len(Cmd), len(TILE_PARTS)), np.int64)
+    for c in (Cmd.MAC16, Cmd.MAC, Cmd.EWMUL16, Cmd.AF16):
+        w[c, 0] = ccd
+    for c in (Cmd.WRGB, Cmd.WRMAC16):
+        w[c, 1] = max(ccd, t.nBL)
+    for c in (Cmd.RDMAC16, Cmd.RDAF16):
+        w[c, 2] = arch.completion.RDMAC16 + 1
+    w[Cmd.RD, 2] = t.nBL
+    w[Cmd.TMOD, 3] = t.nMODCH
+    w[Cmd.REFab, 4] = t.nRFC
+    return w
+
+
+def tile_components(counts: np.ndarray, cycles: np.ndarray, wmat: np.ndarray) -> np.ndarray:
+    """[tiles, 6] cycles of each tile's own time in TILE_PARTS + row_activate_precharge; rows sum to cycles.
+    Command occupancies that add up to more than the tile's time overlapped (pipelined): scaled into it."""
+    parts = counts @ wmat
+    total = parts.sum(axis=1)
+    over = total > cycles
+    if over.any():
+        parts[over] = _split_rows(cycles[over], parts[over])
+    return np.column_stack([parts, cycles - parts.sum(axis=1)])
 
 
 _JOB_WEIGHTS: dict = {}
 
 
-def job_components(node, cycles: int, units) -> dict[str, int]:
-    got = _JOB_WEIGHTS.get(id(node.passes))
-    if got is None or got[0] is not node.passes or got[1] is not units:
-        got = _JOB_WEIGHTS[id(node.passes)] = (node.passes, units, _job_weights(node.passes, units))
-    w = got[2]
-    return _split(cycles, w) if w else {"asic_valu": cycles}
-
-
-def _job_weights(passes, units) -> dict[str, float]:
-    """Per unit: pipeline depth times ops, plus the issue window where the unit is the pass's bottleneck."""
-    w: dict[str, float] = {}
+def job_weights(passes, units) -> np.ndarray:
+    """Per unit (ASIC_COMPONENTS order): pipeline depth x ops, plus the issue window where the unit is the
+    pass's bottleneck; cached per passes object."""
+    got = _JOB_WEIGHTS.get(id(passes))
+    if got is not None and got[0] is passes and got[1] is units:
+        return got[2]
+    w = np.zeros(len(ASIC_COMPONENTS), np.float64)
+    col = {c[len("asic_"):]: k for k, c in enumerate(ASIC_COMPONENTS)}
     for p in passes:
         bottleneck, win = None, -1
         for u, ops in p.stages:
-            w["asic_" + u] = w.get("asic_" + u, 0.0) + units[u].depth * ops
+            w[col[u]] += units[u].depth * ops
             v = -(-p.n // units[u].lanes) * units[u].ii * ops
             if v > win:
                 bottleneck, win = u, v
         if bottleneck:
-            w["asic_" + bottleneck] += win
+            w[col[bottleneck]] += win
+    if not w.any():
+        w[0] = 1.0
+    _JOB_WEIGHTS[id(passes)] = (passes, units, w)
     return w
 
 
@@ -195,23 +207,42 @@ def token_breakdown(stats: SystemStats, nodes, nt: NodeTimes, t0: int, t_end: in
     by_comp = dict.fromkeys(COMPONENTS, 0)
     i = max(range(len(nodes)), key=lambda k: (nt.end[k], k))
     gap = t_end - nt.end[i]
-    by_comp["idle"] += gap
+    idle = gap
     by_class[nodes[i].op_class] += gap
+    tiles, tile_own, jobs, job_own = [], [], [], []
+    kv = 0
+    end, start, pred = nt.end, nt.start, nt.pred
     while i >= 0:
-        p = nt.pred[i]
-        before = nt.end[p] if p >= 0 else t0
-        charge = nt.end[i] - before
-        by_class[nodes[i].op_class] += charge
-        own = nt.end[i] - max(nt.start[i], before)
-        by_comp["idle"] += charge - own
+        p = pred[i]
+        before = end[p] if p >= 0 else t0
+        charge = end[i] - before
         nd = nodes[i]
-        parts = tile_components(nd, col.tile_counts.get(i), own, arch) if nd.is_pim else \
-            job_components(nd, own, units)
-        for k, v in parts.items():
-            by_comp[k] += v
-        if nd.is_pim and nd.kind == "vmm":
-            rec.vmm_cycles += own
+        by_class[nd.op_class] += charge
+        st = start[i]
+        own = end[i] - (st if st > before else before)
+        idle += charge - own
+        if nd.is_pim:
+            if nd.kind == "kv_write":
+                kv += own
+            else:
+                tiles.append(col.tile_counts[i])
+                tile_own.append(own)
+                if nd.kind == "vmm":
+                    rec.vmm_cycles += own
+        else:
+            jobs.append(job_weights(nd.passes, units))
+            job_own.append(own)
         i = p
+    by_comp["idle"] = idle
+    by_comp["kv_write"] = kv
+    if tiles:
+        part = tile_components(np.array(tiles, np.int64), np.array(tile_own, np.int64), col.wmat).sum(axis=0)
+        for k, name in enumerate(TILE_PARTS + ("row_activate_precharge",)):
+            by_comp[name] += int(part[k])
+    if jobs:
+        part = _split_rows(np.array(job_own, np.int64), np.array(jobs)).sum(axis=0)
+        for k, name in enumerate(ASIC_COMPONENTS):
+            by_comp[name] += int(part[k])
     rec.by_class, rec.by_component = by_class, by_comp
     counts = col.dev.state.channel_counts() - col.counts0
     bus = counts[:, [int(c) for c in (Cmd.WRGB, Cmd.WRMAC16, Cmd.RDMAC16, Cmd.RDAF16, Cmd.RD, Cmd.WR)]].sum(axis=1)
