@@ -157,8 +157,7 @@ class SystemEngine:
                     if self.issued is not None:
                         self.issued.append(delay(s - x))
                 prog = nd.program
-                ch = col.channel_of(nd)
-                before = col.channel_counts(dev, ch)
+                before = col.counts_before(dev, col.channel_of(nd))
                 xa = xbuf[:len(prog)] if len(prog) <= len(xbuf) else np.empty(len(prog), np.int64)
                 dev.run(prog.op, prog.opsize, prog.mask, prog.bank, prog.row, x_after=xa)
                 if self.issued is not None:

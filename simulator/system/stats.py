@@ -77,6 +77,8 @@ class TokenCollector:
         self.full = (1 << stats.channels) - 1
         self.wmat = stats.tile_parts
         self.channel_bits = np.arange(stats.channels)
+        self._last_ch, self._last_after = -1, None
+        self._mask_busy: dict[int, int] = {}
         self.asic_cover = 0  # union of job intervals, for asic_active
         self.asic_active = 0
 
@@ -90,15 +92,27 @@ class TokenCollector:
         a = dev.state.arrays
         return a["chan_counts"][ch] + a["counts"][a["chan_class"][ch]]
 
+    def counts_before(self, dev, ch: int) -> np.ndarray:
+        """Channel ch's command counts now: the previous tile's result if it ran on the same channel."""
+        if self._last_ch == ch:
+            return self._last_after
+        return self.channel_counts(dev, ch)
+
     def tile(self, i: int, node, start: int, end: int, dev, before: np.ndarray) -> None:
         """Commands the tile issued on its channel (`before`: that channel's counts before it ran), and busy
-        time on every channel of its mask."""
+        time on every channel of its mask (settled per mask at the token's end)."""
         m = node.program.channels
-        self.tile_counts[i] = self.channel_counts(dev, (m & -m).bit_length() - 1) - before
-        if m == self.full:
-            self.chan_busy += end - start
-        else:
-            self.chan_busy[(m >> self.channel_bits) & 1 == 1] += end - start
+        ch = (m & -m).bit_length() - 1
+        after = self.channel_counts(dev, ch)
+        self._last_ch, self._last_after = ch, after
+        self.tile_counts[i] = after - before
+        self._mask_busy[m] = self._mask_busy.get(m, 0) + end - start
+
+    def channel_busy(self) -> np.ndarray:
+        for m, v in self._mask_busy.items():
+            self.chan_busy[(m >> self.channel_bits) & 1 == 1] += v
+        self._mask_busy = {}
+        return self.chan_busy
 
     def job(self, node, start: int, end: int) -> None:
         ops = self.stats.asic_ops
@@ -246,7 +260,8 @@ def token_breakdown(stats: SystemStats, nodes, nt: NodeTimes, t0: int, t_end: in
     rec.by_class, rec.by_component = by_class, by_comp
     counts = col.dev.state.channel_counts() - col.counts0
     bus = counts[:, [int(c) for c in (Cmd.WRGB, Cmd.WRMAC16, Cmd.RDMAC16, Cmd.RDAF16, Cmd.RD, Cmd.WR)]].sum(axis=1)
-    busy = {f"pim.ch{c}": int(col.chan_busy[c]) for c in range(stats.channels)}
+    chan_busy = col.channel_busy()
+    busy = {f"pim.ch{c}": int(chan_busy[c]) for c in range(stats.channels)}
     busy.update({f"link.ch{c}": int(bus[c]) * int(arch.timing.nBL) for c in range(stats.channels)})
     rec.busy = busy
     stats.asic_active_dram_cycles += col.asic_active
