@@ -8,11 +8,12 @@ Two kinds of SimPy process play it (docs/system.md "Engine"):
   max(now, the device's host time); an idle gap is issued as a host DELAY, so the device stays
   command-exact. The per-instruction arrival cycles give each read-out's time; consumers are told at
   once, and the controller waits until the tile's last instruction has been accepted;
-- one process per **ASIC job**: it waits for its inputs, then books the function units it needs
-  (simulator/asic/units.py: pipelines with lanes, depth, initiation interval; a unit serves one operator
-  stream at a time, in request order) and finishes when its last element leaves the last pipeline. A job
-  fed by a tile's read-outs (`stream`) starts when the tile is issued and consumes the read-outs as they
-  arrive (FIFO recursion over their arrival cycles).
+- **ASIC jobs**, event callbacks rather than a process each (cheaper, same semantics): when a job's inputs
+  are done it books the function units it needs (simulator/asic/units.py: pipelines with lanes, depth,
+  initiation interval; a unit serves one operator stream at a time, in request order) and completes as a
+  SimPy timeout when its last element leaves the last pipeline. A job fed by a tile's read-outs (`stream`)
+  starts when the tile is issued and consumes the read-outs as they arrive (FIFO recursion over their
+  arrival cycles), with no per-read-out events.
 With overlap off (`asic.overlap: false` / `--overlap off`) every node waits for the previous one in
 program order and streams wait for their whole tile: latency is exactly the sum of the node durations.
 
