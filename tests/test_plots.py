@@ -128,7 +128,7 @@ def test_pareto_front(results):
 def test_cli_lists_every_kind():
     from simulator.sweep.cli_commands import PLOT_KINDS
 
-    assert PLOT_KINDS == KINDS
+    assert PLOT_KINDS == (*KINDS, "timeline")  # timeline: drawn from a `pimsim run --timeline` file
 
 
 def test_pareto_front_helper():
