@@ -6,7 +6,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator.asic.config import AsicConfig, asic_config_from_dict
-from simulator.asic.units import Pass, Unit, UnitPool, job_cycles, operator_passes, stream_suffix, units_from_config
+from simulator.asic.units import (
+    Pass,
+    Unit,
+    UnitPool,
+    job_cycles,
+    operator_passes,
+    stream_suffix,
+    units_from_config,
+)
 from simulator.errors import PimsimError
 
 

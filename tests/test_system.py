@@ -10,9 +10,9 @@ from simulator.asic.config import asic_config_from_arch
 from simulator.config import load_arch
 from simulator.dram.checker import check_log
 from simulator.errors import PimsimError
+from simulator.mapping.pim_gpt import PimGptMapping
 from simulator.system.api import simulate
 from simulator.system.engine import SystemEngine
-from simulator.mapping.pim_gpt import PimGptMapping
 from simulator.trace import derive_trace, load_trace
 from simulator.trace.zoo import MODEL_ZOO
 

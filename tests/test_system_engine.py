@@ -32,7 +32,7 @@ def _toy(overlap, sets=("organisation.channels=2",)):
 
 
 def test_overlap_off_latency_is_the_sum_of_node_durations():
-    arch, eng = _toy(False)
+    _, eng = _toy(False)
     stats = eng.run([1, 31, 32, 33], durations=True)
     for tok, durs in zip(stats.tokens, stats.node_durations):
         assert tok.cycles == sum(durs)

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -86,7 +86,7 @@ class Pass:
     n: int
 
 
-@lru_cache(maxsize=None)
+@cache
 def operator_passes(kind: str, n: int, rows: int = 1) -> tuple[Pass, ...]:
     """The dataflow of one operator on the units (n elements per row, `rows` independent rows processed
     together, e.g. the heads of a softmax). See docs/asic.md for each dataflow."""
@@ -216,4 +216,4 @@ def job_cycles(passes: tuple[Pass, ...], units: dict[str, Unit]) -> int:
     """ASIC cycles of a job alone on idle units, all inputs present (the sequential duration)."""
     pool = UnitPool(units)
     end, _ = pool.run(passes, 0.0)
-    return int(round(end))
+    return round(end)

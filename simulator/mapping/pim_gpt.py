@@ -25,8 +25,14 @@ from functools import lru_cache
 import numpy as np
 
 from simulator.asic import AsicConfig, asic_op_counts
-from simulator.asic.units import (Pass, UnitPool, activation_stages, operator_passes, stream_suffix,
-                                  units_from_config)
+from simulator.asic.units import (
+    Pass,
+    UnitPool,
+    activation_stages,
+    operator_passes,
+    stream_suffix,
+    units_from_config,
+)
 from simulator.config.schema import ArchConfig
 from simulator.errors import PimsimError
 from simulator.mapping.layout import GemvLayout, gemv_layout

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+
 import numpy as np
 
 from simulator.asic.config import asic_config_from_arch
@@ -48,7 +49,7 @@ def sampled_contexts(limit: int, samples: int) -> list[int]:
     whole generation up to the limit (per-token latency grows smoothly with context)."""
     if samples < 1:
         raise PimsimError(f"--samples: must be at least 1, got {samples}")
-    return sorted({int(round(x)) for x in np.linspace(1, limit, min(samples, limit))})
+    return sorted({round(x) for x in np.linspace(1, limit, min(samples, limit))})
 
 
 def simulate(arch: ArchConfig, trace, context: int | None = None, tokens: int | None = None,

@@ -15,7 +15,7 @@ def add_energy(out: dict, arch: ArchConfig, stats, asic_clock_ghz: float, varian
     counts = stats.counts
     cmds = {c.name: int(counts[:, c].sum()) for c in Cmd if c not in (Cmd.SYNC, Cmd.EOC)}
     # ASIC active time: DRAM cycles in which at least one unit computed, in ASIC clock cycles
-    asic_cycles = int(round(stats.asic_active_dram_cycles * arch.timing.tck_ns * asic_clock_ghz))
+    asic_cycles = round(stats.asic_active_dram_cycles * arch.timing.tck_ns * asic_clock_ghz)
     inputs = EnergyInputs(
         commands=cmds, cycles=int(stats.cycles), tck_ns=arch.timing.tck_ns, channels=arch.organisation.channels,
         banks_per_channel=arch.organisation.banks, bank_open_cycles=int(stats.bank_open_cycles),

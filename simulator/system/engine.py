@@ -39,7 +39,13 @@ from simulator.dram.fast import FastEngine
 from simulator.dram.reference import run_reference
 from simulator.mapping.pim_gpt import PimGptMapping
 from simulator.system.program import concat, delay, from_rows
-from simulator.system.stats import NodeTimes, SystemStats, TokenRecord, tile_part_matrix, token_breakdown
+from simulator.system.stats import (
+    NodeTimes,
+    SystemStats,
+    TokenRecord,
+    tile_part_matrix,
+    token_breakdown,
+)
 from simulator.trace.isr import IsrProgram, Op
 
 
@@ -190,7 +196,7 @@ class SystemEngine:
             stats.node_durations.append([e - s for s, e in zip(nt.start, nt.end)])
         if self._keep[1]:
             stats.node_times.append((list(nt.start), list(nt.end)))
-        stats.tokens[-1].busy.update({f"asic.{u}": int(round(pool.busy[u] - busy0[u])) for u in pool.busy})
+        stats.tokens[-1].busy.update({f"asic.{u}": round(pool.busy[u] - busy0[u]) for u in pool.busy})
         if timeline:
             stats.timeline = col.timeline(nodes, nt, pool.spans, t0)
         pool.spans = None

@@ -34,7 +34,7 @@ class Program:
             object.__setattr__(self, "_channels", m)
         return m
 
-    def shifted(self, row_offset: int) -> "Program":
+    def shifted(self, row_offset: int) -> Program:
         """The same program on a region `row_offset` rows further (only row-addressed instructions move)."""
         moves = self.__dict__.get("_moves")
         if moves is None:  # computed once per program: shifted copies are made for every layer and token

@@ -52,7 +52,7 @@ class SystemStats:
     node_durations: list[list[int]] = field(default_factory=list)  # per token: end - start of every node
     node_times: list[tuple[list[int], list[int]]] = field(default_factory=list)  # per token: starts, ends
 
-    def begin_token(self, dev) -> "TokenCollector":
+    def begin_token(self, dev) -> TokenCollector:
         return TokenCollector(self, dev)
 
 
@@ -233,7 +233,7 @@ def token_breakdown(stats: SystemStats, nodes, nt: NodeTimes, t0: int, t_end: in
         nd = nodes[i]
         by_class[nd.op_class] += charge
         st = start[i]
-        own = end[i] - (st if st > before else before)
+        own = end[i] - (max(before, st))
         idle += charge - own
         if nd.is_pim:
             if nd.kind == "kv_write":
