@@ -153,3 +153,11 @@ def test_timeline_gantt_chart_draws_every_resource(tmp_path):
     assert (tmp_path / "t.png").stat().st_size > 0
     assert [s.label for s in data.series] == resources(out["timeline"])
     assert all(s.x for s in data.series)
+
+
+def test_timeline_bad_path_is_one_line_before_simulating(capsys):
+    from simulator.cli import main
+
+    assert main(["run", "--model", "gpt2-small", "--tokens", "1", "--timeline", "/nonexistent-dir/t.json"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "--timeline /nonexistent-dir/t.json" in err and "\n" not in err

@@ -80,6 +80,10 @@ def _run(args) -> int:
 
     arch = load_arch(args.arch, args.set)
     trace = load_model_trace(args.model or (None if args.trace else "gpt2-small"), args.trace)
+    if args.timeline:  # checked before simulating, so a bad path loses nothing
+        from simulator.system.timeline import check_writable
+
+        check_writable(args.timeline)
     out = simulate(arch, trace, context=args.context, tokens=args.tokens, mapping=args.mapping,
                    overlap=_overlap(args.overlap), gpu=_none(args.gpu), cpu=_none(args.cpu),
                    baseline_dtype=args.baseline_dtype, baseline_profile=args.baseline_profile,

@@ -8,6 +8,7 @@ metadata events. Perfetto (ui.perfetto.dev) and chrome://tracing open it.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from simulator.errors import PimsimError
@@ -29,6 +30,13 @@ def chrome_trace(tl: dict, tck_ns: float) -> dict:
         ev.append({"name": name, "cat": res.split(".")[0], "ph": "X", "pid": 1, "tid": tid[res],
                    "ts": round(float(a) * us, 6), "dur": round(max(0.0, float(b) - float(a)) * us, 6)})
     return {"traceEvents": ev, "displayTimeUnit": "ns"}
+
+
+def check_writable(path: str) -> None:
+    parent = Path(path).resolve().parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK) or Path(path).is_dir():
+        raise PimsimError(f"--timeline {path}: cannot write there (no such directory, not writable, or a "
+                          "directory); give a writable file path, e.g. --timeline token.json")
 
 
 def write_chrome_trace(tl: dict, path: str, tck_ns: float) -> None:
