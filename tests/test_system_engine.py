@@ -112,15 +112,18 @@ def _graphs(draw):
             cols = draw(st.integers(1, 40))
             ch = draw(st.sampled_from((1, 2, 3)))
             prog = from_rows([(Op.WR_GB, cols, ch, 0, 0)] * draw(st.integers(1, 3)))
-            nodes.append(PimTile(f"t{i}", "ffn", prog, deps, shadow=draw(st.booleans())))
+            nodes.append(PimTile(f"t{i}", "ffn", prog, deps))
         else:
             passes = tuple(Pass(((draw(st.sampled_from(_UNITS)), draw(st.integers(1, 3))),), draw(st.integers(1, 3000)))
                            for _ in range(draw(st.integers(1, 3))))
             nodes.append(AsicJob(f"j{i}", "softmax", passes, deps))
-    return nodes
+    # shadow tiles (K/V writes) are sinks: nothing in the token waits for them (mapping/tiles.py)
+    used = {d for nd in nodes for d in nd.deps}
+    return [dataclasses.replace(nd, shadow=draw(st.booleans())) if nd.is_pim and i not in used else nd
+            for i, nd in enumerate(nodes)]
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(nodes=_graphs())
 def test_overlap_between_critical_path_bound_and_sequential_sum(nodes):
     arch = load_arch("pim_gpt", ["organisation.channels=2", "refresh.enabled=false"])

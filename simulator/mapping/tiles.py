@@ -32,7 +32,7 @@ class PimTile:
     op_class: str
     program: Program
     deps: tuple[int, ...] = ()
-    shadow: bool = False
+    shadow: bool = False  # issued only when no other tile is ready; nothing in the token may depend on it
     kind: str = "vmm"  # vmm | kv_write | embedding (the component its time is filed under)
     readouts: Readouts | None = None
 

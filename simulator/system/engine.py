@@ -137,8 +137,13 @@ class SystemEngine:
             nd = nodes[i]
             now = int(env.now)
             st = stream[i]
-            end, binding = pool.run(nd.passes, float(now), i, arrivals[st] if st >= 0 else None,
-                                    nd.stream_suffix if st >= 0 else None)
+            if st >= 0:  # read-outs as they arrive
+                arr = arrivals[st]
+            elif nd.stream >= 0:  # overlap off: every read-out of the finished tile is here now
+                arr = np.array([float(now)])
+            else:
+                arr = None
+            end, binding = pool.run(nd.passes, float(now), i, arr, nd.stream_suffix if arr is not None else None)
             end = max(now, math.ceil(end - 1e-9))
             nt.start[i], nt.end[i] = now, end
             nt.pred[i] = self._pred(nt, deps[i], -1 if binding is None else binding, end)
