@@ -53,9 +53,8 @@ def fake_point(request: dict) -> dict:
     return {
         "model": model, "arch": "pim_gpt", "context_start": ctx, "tokens": tokens,
         "latency_s": per_token * tokens, "per_token_latency_s": per_token,
-        "breakdown": {"by_op": {"gemv": gemv * tokens, "attention": attn * tokens, "asic": asic * tokens},
-                      "by_component": {"pim": (gemv + attn) * tokens, "asic": asic * 0.7 * tokens,
-                                       "link": asic * 0.3 * tokens}},
+        "breakdown": {"by_op": {"gemv": gemv, "attention": attn, "asic": asic},  # mean per token
+                      "by_component": {"pim": gemv + attn, "asic": asic * 0.7, "link": asic * 0.3}},
         "row_hit_rate": 0.9, "commands": {"ACT": {"per_channel_max": 10, "total": 10 * channels}},
         "bytes_link": 1000 * tokens, "bytes_internal": int(params * 2) * tokens, "wall_s": 0.0,
         "schema_version": 1, "config_hash": "fake", "trace_hash": "fake",

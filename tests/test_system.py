@@ -10,9 +10,9 @@ from simulator.asic.config import asic_config_from_arch
 from simulator.config import load_arch
 from simulator.dram.checker import check_log
 from simulator.errors import PimsimError
+from simulator.mapping.pim_gpt import PimGptMapping
 from simulator.system.api import simulate
 from simulator.system.engine import SystemEngine
-from simulator.system.mapping import PimGptMapping
 from simulator.trace import derive_trace, load_trace
 from simulator.trace.zoo import MODEL_ZOO
 
@@ -92,7 +92,8 @@ def test_latency_falls_near_linearly_with_channels():
     runs = [simulate(load_arch("pim_gpt", [f"organisation.channels={c}"]), trace, context=512, tokens=1, gpu=None,
                      cpu=None) for c in (8, 16, 24, 32)]
     lat = [o["per_token_latency_s"] for o in runs]
-    pim = [o["per_token_latency_s"] - o["breakdown"]["by_component"]["asic_compute"] for o in runs]
+    pim = [o["per_token_latency_s"] - sum(v for k, v in o["breakdown"]["by_component"].items() if k.startswith("asic_"))
+           for o in runs]
     assert all(a > b for a, b in zip(lat, lat[1:]))
     assert all(a > b for a, b in zip(pim, pim[1:]))
     assert pim[0] / pim[-1] > 2.5
@@ -136,7 +137,11 @@ def test_result_object_keys_and_determinism():
         assert k in a
     a.pop("wall_s"), b.pop("wall_s")
     assert a == b
-    assert abs(sum(a["breakdown"]["by_op"].values()) - a["latency_s"]) < 1e-12
-    assert np.isclose(sum(a["breakdown"]["by_component"].values()), a["latency_s"])
+    # per-token critical-path breakdowns: each sums to that token's cycles exactly
+    cyc = a["per_token_latency"]["cycles"]
+    for kind in ("by_op", "by_component"):
+        per = a["breakdown"]["per_token_cycles"][kind]
+        assert [sum(v[t] for v in per.values()) for t in range(2)] == cyc
+        assert np.isclose(sum(a["breakdown"][kind].values()), a["per_token_latency_s"])
     with pytest.raises(PimsimError):
         simulate(arch, trace, context=300, tokens=2)

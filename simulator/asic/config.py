@@ -19,6 +19,21 @@ from simulator.errors import PimsimError
 
 
 @dataclass(frozen=True, config=ConfigDict(extra="forbid"))
+class UnitConfig:
+    """One function unit of the event-driven ASIC model (simulator/asic/units.py; sizing in docs/asic.md)."""
+
+    lanes: int = Field(128, gt=0)
+    depth: int | None = Field(None, ge=1)  # None: derived from the operation latencies (docs/asic.md)
+    ii: int = Field(1, ge=1)  # initiation interval: cycles between two vectors entering the pipeline
+
+
+# source: [D] docs/asic.md "Sizing": the ASIC keeps up with the aggregate link rate, 8 channels x 32 GB/s
+# (GDDR6 x16 at 16 Gb/s) = 256 B/ns = 128 bf16 per ns = 128 lanes at 1 GHz; fully pipelined (ii 1).
+# rsqrt gets one scalar per layernorm, so one lane keeps up with it.
+_LINK_RATE_LANES = 128
+
+
+@dataclass(frozen=True, config=ConfigDict(extra="forbid"))
 class AsicConfig:
     # source: PIM-GPT [S] (pim-gpt.md): ASIC in TSMC 28 nm at 1 GHz
     clock_ghz: float = Field(1.0, ge=0.01, le=100.0)  # bounds: 10 MHz..100 GHz brackets any ASIC clock
@@ -53,6 +68,17 @@ class AsicConfig:
     score_sram_bytes: int = Field(8 * 1024, gt=0)
     # source: [D] layernorm gamma/beta and biases of one layer, bf16 (GPT2-XL: (4 x 1600 + 3 x 1600 + 6400) x 2 B)
     param_sram_bytes: int = Field(64 * 1024, gt=0)
+
+    # event-driven units (simulator/asic/units.py); every field read there, sizing in docs/asic.md
+    valu: UnitConfig = UnitConfig(_LINK_RATE_LANES)
+    exp: UnitConfig = UnitConfig(_LINK_RATE_LANES)
+    recip: UnitConfig = UnitConfig(_LINK_RATE_LANES)
+    rsqrt: UnitConfig = UnitConfig(1)
+    reduce: UnitConfig = UnitConfig(_LINK_RATE_LANES)
+    # True: the ASIC consumes read-outs as they arrive, K/V writes go in the PIM's idle time and ready PIM
+    # tiles run while the ASIC computes (docs/system.md "Overlap"); False: every tile and job in program
+    # order, one at a time. `pimsim run --overlap on|off` overrides it.
+    overlap: bool = True
 
     @property
     def cycle_ns(self) -> float:

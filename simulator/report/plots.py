@@ -238,9 +238,8 @@ def _breakdown(fig: Figure, rows: list[dict[str, Any]], group_cols: list[str], b
     series = []
     for part in parts:
         ys = []
-        for r in rows:
-            tokens = _num(r.get("tokens")) or 1.0
-            ys.append((_num(r.get(prefix + part)) or 0.0) / tokens * 1e3)
+        for r in rows:  # breakdowns are per token (mean over the run's tokens), in seconds
+            ys.append((_num(r.get(prefix + part)) or 0.0) * 1e3)
         ax.bar(range(len(rows)), ys, 0.7, bottom=bottoms, label=part)
         bottoms = [b + y for b, y in zip(bottoms, ys)]
         series.append(Series(by, part, tuple(labels), tuple(ys)))

@@ -21,7 +21,7 @@ from simulator.errors import PimsimError
 from simulator.sweep.points import MAX_POINTS
 
 #: the kinds of `simulator.report.plots.KINDS`, repeated so `pimsim --help` need not import matplotlib
-PLOT_KINDS = ("energy-efficiency", "speedup", "breakdown", "pareto", "context")
+PLOT_KINDS = ("energy-efficiency", "speedup", "breakdown", "pareto", "context", "timeline")
 
 
 def register(subparsers: Any) -> None:
@@ -51,7 +51,8 @@ def register(subparsers: Any) -> None:
     pl = subparsers.add_parser(
         "plot", help="plot sweep results (energy efficiency, speedup, breakdown, Pareto front, context)",
         description="Draw a figure from the results in a sweep directory (or a results.csv).")
-    pl.add_argument("dir", type=non_empty, help="sweep result directory (or its results.csv)")
+    pl.add_argument("dir", type=non_empty, help="sweep result directory (or its results.csv); --kind timeline: the "
+                                                "JSON file of pimsim run --timeline")
     pl.add_argument("--kind", required=True, choices=PLOT_KINDS)
     pl.add_argument("-o", "--output", required=True, type=non_empty, metavar="FILE", help="figure file (.png, .pdf or .svg)")
     pl.add_argument("--where", action="append", default=[], metavar="COLUMN=VALUE",
@@ -129,6 +130,12 @@ def _plot(args: argparse.Namespace) -> int:
     out = output_file(args.output, "-o/--output")  # before reading and drawing
     if out.suffix.lower() not in (".png", ".pdf", ".svg"):
         raise PimsimError(f"-o/--output {out}: unknown figure format {out.suffix or '(none)'}; use .png, .pdf or .svg")
+    if args.kind == "timeline":
+        from simulator.report.timeline import plot_timeline
+
+        data = plot_timeline(args.dir, out)
+        print(f"{out}: {data.title} ({data.points} spans)")
+        return 0
     where = {}
     for item in args.where:
         if "=" not in item:

@@ -156,7 +156,7 @@ class RunOptions(_Strict):
     context: PositiveInt = 128  # start context (tokens already in the KV cache)
     tokens: PositiveInt = 8  # tokens generated
     mapping: str = "pim-gpt"  # "pim-gpt" or "aim-rows"
-    overlap: bool = False  # overlap ASIC work with PIM work where the dependences allow
+    overlap: bool = True  # stream ASIC work under PIM work where the dependences allow (docs/system.md)
     gpu: str | None = "t4"  # GPU baseline preset (arch_configs/baselines/), or null for none
     cpu: str | None = "xeon_gold_6154"  # CPU baseline preset, or null for none
     baseline_dtype: str = "fp32"  # data type the baselines run in

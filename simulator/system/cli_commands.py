@@ -16,7 +16,7 @@ from simulator.cli_support import (
     write_atomic,
 )
 from simulator.errors import PimsimError
-from simulator.system.mapping import MAPPINGS
+from simulator.mapping.pim_gpt import MAPPINGS
 
 PIM_GPT_MODELS = ("gpt2-small", "gpt2-medium", "gpt2-large", "gpt2-xl", "gpt3-small", "gpt3-medium",
                   "gpt3-large", "gpt3-xl")
@@ -32,7 +32,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set organisation.channels=16 (repeatable)")
     p.add_argument("--mapping", choices=MAPPINGS, default="pim-gpt", help="weight/KV mapping (default pim-gpt)")
-    p.add_argument("--overlap", action="store_true", help="overlap ASIC partial-sum reduction with PIM MACs")
+    p.add_argument("--overlap", choices=["on", "off"], default=None,
+                   help="on: the ASIC streams read-outs, K/V writes fill PIM idle time; off: every tile and job "
+                        "one after another (default: asic.overlap of the arch config, on)")
     p.add_argument("--gpu", type=non_empty, default="t4", help="GPU baseline preset (default t4; 'none' to skip)")
     p.add_argument("--cpu", type=non_empty, default="xeon_gold_6154", help="CPU baseline preset (default xeon_gold_6154)")
     p.add_argument("--baseline-dtype", choices=["fp32", "fp16", "bf16", "int8"], default="fp32",
@@ -54,6 +56,8 @@ def register(sub) -> None:
     p.add_argument("--energy-variant", choices=["v2", "v1"], default="v2",
                    help="v2: full energy model; v1: without background, refresh, link I/O, leakage")
     p.add_argument("--out", type=non_empty, default=None, help="also write DIR/result.json (checked before the run)")
+    p.add_argument("--timeline", type=non_empty, default=None, metavar="FILE",
+                   help="write the first token's resource timeline as Chrome trace-event JSON (opens in Perfetto)")
     p.add_argument("--functional", action="store_true",
                    help="also generate the tokens through the bit-exact PIM functional path (see pimsim functional)")
     p.add_argument("--seed", type=int_in(0, 2**32 - 1), default=0, help="--functional: seed of the random weights")
@@ -71,6 +75,10 @@ def register(sub) -> None:
     r.add_argument("--models", default=",".join(PIM_GPT_MODELS), help="comma-separated subset")
     _common(r)
     r.set_defaults(func=_reproduce)
+
+
+def _overlap(v):
+    return None if v is None else v == "on"
 
 
 def _none(v):
@@ -91,15 +99,23 @@ def _run(args) -> int:
         input_file(args.baseline_profile, "--baseline-profile")
     arch = load_arch(args.arch, args.set)
     trace = load_model_trace(args.model or (None if args.trace else "gpt2-small"), args.trace)
+    if args.timeline:  # checked before simulating, so a bad path loses nothing
+        from simulator.system.timeline import check_writable
+
+        check_writable(args.timeline)
     n = len(contexts_for(trace.header.model.context_limit, args.context, args.tokens))
     bar = Progress(n, f"{trace.header.model.name}", not args.json, unit="token")
     try:
         out = simulate(arch, trace, context=args.context, tokens=args.tokens, mapping=args.mapping,
-                       overlap=args.overlap, gpu=_none(args.gpu), cpu=_none(args.cpu),
+                       overlap=_overlap(args.overlap), gpu=_none(args.gpu), cpu=_none(args.cpu),
                        baseline_dtype=args.baseline_dtype, baseline_profile=args.baseline_profile,
-                       energy_variant=args.energy_variant, on_token=bar)
+                       energy_variant=args.energy_variant, timeline=bool(args.timeline), on_token=bar)
     finally:
         bar.close()
+    if args.timeline:
+        from simulator.system.timeline import write_chrome_trace
+
+        write_chrome_trace(out.pop("timeline"), args.timeline, arch.timing.tck_ns)
     if args.functional:
         out["functional"] = _functional(args, arch, out)
     text = strict_json(out, "the run result", sort_keys=True)
@@ -136,14 +152,17 @@ def print_report(o: dict) -> None:
     print(f"  row-buffer hit rate {o['row_hit_rate'] * 100:.2f} %; link {o['bytes_link'] / 2**20:.1f} MiB vs in-bank "
           f"{o['bytes_internal'] / 2**20:.1f} MiB ({o['data_movement_reduction']:.0f}x less off-chip movement); "
           f"MAC utilisation {o['channel_utilisation'] * 100:.1f} %; non-VMM share {o['non_vmm_share'] * 100:.1f} %")
-    print("\n  latency by operator            latency by component")
+    print(f"\n  latency by operator and by component (critical path per token, overlap {'on' if o['overlap'] else 'off'})")
     ops = [(k, v) for k, v in o["breakdown"]["by_op"].items() if v > 0]
     comps = [(k, v) for k, v in o["breakdown"]["by_component"].items() if v > 0]
-    tot = o["latency_s"] or 1
+    tot = o["per_token_latency_s"] or 1
     for i in range(max(len(ops), len(comps))):
         left = f"{ops[i][0]:<12s} {ops[i][1] / tot * 100:5.1f} %" if i < len(ops) else ""
         right = f"{comps[i][0]:<24s} {comps[i][1] / tot * 100:5.1f} %" if i < len(comps) else ""
         print(f"  {left:<30s} {right}")
+    util = [(k, v) for k, v in o.get("utilisation", {}).items() if v > 0]
+    if util:
+        print("\n  busy share of the token's latency: " + ", ".join(f"{k} {v * 100:.0f}%" for k, v in util))
     if "baselines" in o:
         print(f"\n  {'':<26s} {'PIM-GPT':>12s}" + "".join(f" {v['name']:>16s}" for v in o["baselines"].values()))
         print(f"  {'latency per token':<26s} {_fmt_s(o['per_token_latency_s']):>12s}"
@@ -183,8 +202,8 @@ def _reproduce(args) -> int:
     for name in progress(models, len(models), "reproduce", not args.json):
         trace = load_model_trace(name)
         ctxs = sampled_contexts(trace.header.model.context_limit, args.samples)
-        kw = {"mapping": args.mapping, "overlap": args.overlap, "gpu": _none(args.gpu), "cpu": _none(args.cpu),
-              "baseline_dtype": args.baseline_dtype, "contexts": ctxs}
+        kw = dict(mapping=args.mapping, overlap=_overlap(args.overlap), gpu=_none(args.gpu), cpu=_none(args.cpu),
+                  baseline_dtype=args.baseline_dtype, contexts=ctxs)
         o = simulate(arch, trace, **kw)
         row = {"model": name, "per_token_latency_s": o["per_token_latency_s"], "contexts": ctxs,
                "speedup_gpu": o["speedup"].get("gpu"), "speedup_cpu": o["speedup"].get("cpu"),

@@ -1,172 +1,258 @@
-"""The PIM-GPT system engine: SimPy schedules each token's stages on the ASIC and PIM resources; the
-command-exact device engine gives every PIM program its duration.
+"""The PIM-GPT system engine: an event-driven (SimPy) model of the ASIC's PIM controller and function units.
 
-Per token, the mapping yields stages (PIM programs and ASIC operations). All stages of a token are run
-through the fast device engine in one call, the ASIC stages as host DELAY instructions, so channel and link
-(data-bus) timing is resolved command by command across stage boundaries (a stage's trailing writes may
-still be draining while the next starts). The per-instruction arrival cycles it records give every stage
-its start and end; SimPy then plays the token as processes holding the `asic` and `pim` resources for those
-intervals, and the statistics (per operator class and component, busy and idle time) come from there.
-Decode is a dependency chain (each operator consumes the previous one's output), so with `overlap` off
-every stage waits for the previous one; with `overlap` on, the partial-sum reductions of multi-pass GEMVs
-run under the next passes' MACs (the mapping charges only the last one).
+Per token, the mapping yields a dependency graph of PIM tiles and ASIC jobs (simulator/mapping/tiles.py).
+Two kinds of SimPy process play it (docs/system.md "Engine"):
+- the **PIM controller** (one process: the ASIC's in-order PIM controller, which issues to channel masks):
+  it takes the next ready tile (critical tiles in program order first; K/V writes only when nothing else is
+  ready, i.e. in the PIM's idle time) and runs it on the persistent command-exact fast device engine from
+  max(now, the device's host time); an idle gap is issued as a host DELAY, so the device stays
+  command-exact. The per-instruction arrival cycles give each read-out's time; consumers are told at
+  once, and the controller waits until the tile's last instruction has been accepted;
+- **ASIC jobs**, event callbacks rather than a process each (cheaper, same semantics): when a job's inputs
+  are done it books the function units it needs (simulator/asic/units.py: pipelines with lanes, depth,
+  initiation interval; a unit serves one operator stream at a time, in request order) and completes as a
+  SimPy timeout when its last element leaves the last pipeline. A job fed by a tile's read-outs (`stream`)
+  starts when the tile is issued and consumes the read-outs as they arrive (FIFO recursion over their
+  arrival cycles), with no per-read-out events.
+With overlap off (`asic.overlap: false` / `--overlap off`) every node waits for the previous one in
+program order and streams wait for their whole tile: latency is exactly the sum of the node durations.
 
-`mode="reference"` runs all tokens as one instruction stream through the command-by-command reference
-engine instead; tests assert both modes give the same cycle count, and check the full command log.
+Each node records what it last waited for (its latest input, or the tile / job that held its resource);
+walking back from the token's end gives the critical path, which the per-token breakdowns come from
+(simulator/system/stats.py). `run_reference` replays the exact sequence of programs the controller issued
+(tiles and DELAYs) through the command-by-command reference engine.
 """
 
 from __future__ import annotations
 
+import gc
+import heapq
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
 import simpy
 
+from simulator.asic.units import UnitPool, units_from_config
 from simulator.config.schema import ArchConfig
-from simulator.dram.commands import CMD_NAMES, N_CMDS, Cmd
+from simulator.dram.commands import Cmd
 from simulator.dram.fast import FastEngine
 from simulator.dram.reference import run_reference
-from simulator.system.mapping import PimGptMapping
-from simulator.system.program import concat, delay
-from simulator.trace.isr import IsrProgram
-
-OP_CLASSES = ("embedding", "layernorm", "qkv", "rope", "kv_append", "attn_score", "softmax", "attn_value",
-              "out_proj", "residual", "ffn", "activation", "lm_head")
-COMPONENTS = ("pim_mac", "row_activate_precharge", "gb_write", "readout", "mode_switch", "kv_copy",
-              "asic_compute", "idle")
-
-
-@dataclass
-class TokenRecord:
-    ctx: int
-    cycles: int
-
-
-@dataclass
-class SystemStats:
-    cycles: int = 0
-    tokens: list[TokenRecord] = field(default_factory=list)
-    by_class: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OP_CLASSES, 0))
-    pim_by_class: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OP_CLASSES, 0))
-    by_component: dict[str, float] = field(default_factory=lambda: dict.fromkeys(COMPONENTS, 0.0))
-    asic_cycles: int = 0  # ASIC clock cycles of compute
-    asic_ops: dict[str, int] = field(default_factory=dict)
-    counts: np.ndarray | None = None  # [channels, N_CMDS] commands of the simulated tokens
-    bank_open_cycles: int = 0
-    pim_cycles: int = 0
-    asic_dram_cycles: int = 0
+from simulator.mapping.pim_gpt import PimGptMapping
+from simulator.system.program import concat, delay, from_rows
+from simulator.system.stats import (
+    NodeTimes,
+    SystemStats,
+    TokenRecord,
+    tile_part_matrix,
+    token_breakdown,
+)
+from simulator.trace.isr import IsrProgram, Op
 
 
 class SystemEngine:
-    def __init__(self, arch: ArchConfig, mapping: PimGptMapping):
+    def __init__(self, arch: ArchConfig, mapping: PimGptMapping, overlap: bool | None = None):
         self.arch, self.mapping = arch, mapping
         self.tck_ns = arch.timing.tck_ns
         self.asic_clock_ghz = mapping.asic.clock_ghz
-
-    def delay_cycles(self, asic_cycles: int) -> int:
-        """ASIC clock cycles -> DRAM command-clock cycles (rounded up, at least one host cycle)."""
-        return max(1, math.ceil(asic_cycles / self.asic_clock_ghz / self.tck_ns - 1e-9))
+        self.overlap = mapping.asic.overlap if overlap is None else bool(overlap)
+        self.units = units_from_config(mapping.asic)
+        self.dram_per_asic = 1.0 / self.asic_clock_ghz / self.tck_ns  # DRAM cycles per ASIC cycle
+        self.issued: list | None = None  # programs in issue order, when recording for the reference replay
+        self._shapes: dict = {}
+        self._xbuf = np.empty(1 << 14, np.int64)  # per-instruction arrival cycles of the tile being issued
 
     # ------------------------------------------------------------------------------------------- fast
-    def run(self, contexts: list[int], on_token=None) -> SystemStats:
-        """Generate one token per context; `on_token()` (optional) is called after each (a progress bar)."""
+    def run(self, contexts: list[int], timeline_token: int | None = None, record: bool = False,
+            durations: bool = False, keep_times: bool = False, on_token=None) -> SystemStats:
+        """Generate one token per context; `on_token()` (optional) is called after each (a progress bar).
+        `timeline_token` (index into contexts) records that token's spans;
+        `record` keeps the issued programs (run_reference); `durations` / `keep_times` keep every node's
+        end - start / (starts, ends) per token (tests)."""
+        self._keep = (durations, keep_times)
         dev = FastEngine(self.arch)
         env = simpy.Environment(initial_time=dev.state.x)
-        asic, pim = simpy.Resource(env, 1), simpy.Resource(env, 1)
-        stats = SystemStats()
+        pool = UnitPool(self.units, self.dram_per_asic)
+        stats = SystemStats(channels=self.arch.organisation.channels, units=tuple(self.units),
+                            tile_parts=tile_part_matrix(self.arch))
+        self.issued = [] if record else None
         start_counts = dev.state.channel_counts().copy()
-
-        def hold(resource, cycles: int):
-            with resource.request() as req:
-                yield req
-                yield env.timeout(cycles)
-
-        def token(ctx: int):
-            stages = self.mapping.token_stages(ctx)
-            delays = [self.delay_cycles(s.asic_cycles) if not s.is_pim else 0 for s in stages]
-            parts = [s.program if s.is_pim else delay(d) for s, d in zip(stages, delays)]
-            prog = concat(parts)
-            x_after = np.zeros(len(prog), np.int64)
-            before = dev.state.channel_counts().copy()
-            t0 = dev.state.x
-            dev.run(prog.op, prog.opsize, prog.mask, prog.bank, prog.row, x_after=x_after)
-            ends = x_after[np.cumsum([len(p) for p in parts]) - 1]
-            prev = t0
-            pim_cycles = 0
-            run_res, run_cycles = None, 0  # consecutive stages on one resource are held as one SimPy event
-            for s, end, d in zip(stages, ends, delays):
-                dur = int(end - prev)
-                prev = int(end)
-                stats.by_class[s.op_class] += dur
-                if s.is_pim:
-                    pim_cycles += dur
-                    stats.pim_by_class[s.op_class] += dur
-                else:
-                    stats.asic_cycles += s.asic_cycles
-                    stats.asic_dram_cycles += dur
-                    for k, v in s.asic_ops:
-                        stats.asic_ops[k] = stats.asic_ops.get(k, 0) + v
-                res = pim if s.is_pim else asic
-                if res is not run_res and run_cycles:
-                    yield from hold(run_res, run_cycles)
-                    run_cycles = 0
-                run_res = res
-                run_cycles += dur
-            if run_cycles:
-                yield from hold(run_res, run_cycles)
-            assert env.now == dev.state.x, "SimPy time and device time diverged"
-            stats.pim_cycles += pim_cycles
-            self._attribute(stats, dev.state.channel_counts() - before, pim_cycles)
-            stats.tokens.append(TokenRecord(ctx, int(dev.state.x - t0)))
-
-        def generation():
-            for ctx in contexts:
-                yield from token(ctx)
+        gc_was = gc.isenabled()
+        gc.disable()  # the token graphs are acyclic data; cyclic collection passes only cost time here
+        try:
+            for i, ctx in enumerate(contexts):
+                proc = env.process(self._token(env, dev, pool, stats, ctx, i == timeline_token))
+                env.run(proc)
                 if on_token is not None:
                     on_token()
-
-        env.process(generation())
-        env.run()
+        finally:
+            if gc_was:
+                gc.enable()
         stats.cycles = int(env.now - 1)  # the first instruction reaches the channels in cycle 1
         stats.counts = dev.state.channel_counts() - start_counts
         stats.bank_open_cycles = dev.state.bank_open_cycles(int(env.now))
-        stats.by_component["asic_compute"] = float(stats.asic_dram_cycles)
+        stats.unit_busy = {u: float(v) for u, v in pool.busy.items()}
+        if record:
+            gap = int(env.now) - dev.state.x
+            if gap > 0:
+                self.issued.append(delay(gap))
         return stats
 
-    def _attribute(self, stats: SystemStats, counts: np.ndarray, pim_cycles: int) -> None:
-        """Split a token's PIM time into components, on its busiest channel: each command kind is charged its
-        occupancy (MAC/copy column spacing, GB-write and read-out bus time, nMODCH per TMOD); what is left is
-        row activation/precharge and other waits. An attribution, not a second timing model."""
-        t = self.arch.timing
-        c = counts[int(np.argmax(counts.sum(axis=1)))]
-        ccd = max(t.nCCDS, t.nCCDL)
-        parts = {
-            "pim_mac": (c[Cmd.MAC16] + c[Cmd.MAC] + c[Cmd.EWMUL16] + c[Cmd.AF16]) * ccd,
-            "gb_write": (c[Cmd.WRGB] + c[Cmd.WRMAC16]) * max(ccd, t.nBL),
-            "readout": (c[Cmd.RDMAC16] + c[Cmd.RDAF16]) * (self.arch.completion.RDMAC16 + 1) + c[Cmd.RD] * t.nBL,
-            "mode_switch": c[Cmd.TMOD] * t.nMODCH,
-            "kv_copy": (c[Cmd.WRCP] + c[Cmd.RDCP]) * ccd,
-        }
-        total = sum(parts.values())
-        scale = min(1.0, pim_cycles / total) if total else 0.0
-        for k, v in parts.items():
-            stats.by_component[k] += v * scale
-        stats.by_component["row_activate_precharge"] += max(0.0, pim_cycles - total * scale)
+    def _token(self, env, dev, pool: UnitPool, stats: SystemStats, ctx: int, timeline: bool):
+        nodes = self.mapping.token_graph(ctx)
+        n = len(nodes)
+        seq = not self.overlap
+        t0 = env.now
+        nt = NodeTimes(n, t0)
+        pool.spans = [] if timeline else None
+        pool.owner = dict.fromkeys(pool.owner, -1)  # unit holders of earlier tokens are not on this path
+        busy0 = dict(pool.busy)
+        col = stats.begin_token(dev)
+        shape = self._structure(ctx, nodes, seq)
+        deps, stream, users, issue_users, prio = shape[:5]
+        waiting = list(shape[5])
+        arrivals: list = [None] * n
+        ready_pim: list[tuple[int, int]] = []  # heap of (priority, index): critical before shadow
+        prio = [(n if nd.shadow and not seq else 0) + i for i, nd in enumerate(nodes)]
+        wake = [None]
+        left = [n]
+        token_done = env.event()
+
+        def release(u):
+            if nodes[u].is_pim:
+                heapq.heappush(ready_pim, (prio[u], u))
+                w = wake[0]
+                if w is not None and not w.triggered:
+                    w.succeed()
+            else:
+                start_job(u)
+
+        def finished(i):
+            for u in users[i]:
+                waiting[u] -= 1
+                if not waiting[u]:
+                    release(u)
+            left[0] -= 1
+            if not left[0]:
+                token_done.succeed()
+
+        def start_job(i):
+            """Book the job's units now; its completion is a SimPy timeout."""
+            nd = nodes[i]
+            now = int(env.now)
+            st = stream[i]
+            if st >= 0:  # read-outs as they arrive
+                arr = arrivals[st]
+            elif nd.stream >= 0:  # overlap off: every read-out of the finished tile is here now
+                arr = np.array([float(now)])
+            else:
+                arr = None
+            end, binding = pool.run(nd.passes, float(now), i, arr, nd.stream_suffix if arr is not None else None)
+            end = max(now, math.ceil(end - 1e-9))
+            nt.start[i], nt.end[i] = now, end
+            nt.pred[i] = self._pred(nt, deps[i], -1 if binding is None else binding, end)
+            col.job(nd, now, end)
+            env.timeout(end - now).callbacks.append(lambda _e: finished(i))
+
+        def controller():
+            todo = shape[6]
+            prev = -1
+            while todo:
+                if not ready_pim:
+                    wake[0] = env.event()
+                    yield wake[0]
+                    wake[0] = None
+                    continue
+                _, pick = heapq.heappop(ready_pim)
+                todo -= 1
+                nd = nodes[pick]
+                x = dev.state.x
+                s = max(int(env.now), x)
+                if s > x:  # the controller idles: a host DELAY keeps the device's clock
+                    dev.state.arrays["scal"][0] = s
+                    if self.issued is not None:
+                        self.issued.append(delay(s - x))
+                prog = nd.program
+                before = col.counts_before(dev, col.channel_of(nd))
+                xa = xbuf[:len(prog)] if len(prog) <= len(xbuf) else np.empty(len(prog), np.int64)
+                dev.run(prog.op, prog.opsize, prog.mask, prog.bank, prog.row, x_after=xa)
+                if self.issued is not None:
+                    self.issued.append(prog)
+                end = int(xa[-1])
+                nt.start[pick], nt.end[pick] = s, end
+                nt.pred[pick] = self._pred(nt, deps[pick], prev, end)
+                col.tile(pick, nd, s, end, dev, before)
+                if issue_users[pick]:
+                    arrivals[pick] = xa[nd.readouts.index]
+                    for u in issue_users[pick]:
+                        waiting[u] -= 1
+                        if not waiting[u]:
+                            start_job(u)
+                prev = pick
+                yield env.timeout(end - env.now)
+                finished(pick)
+
+        xbuf = self._xbuf
+        for i in range(n):
+            if not waiting[i]:
+                release(i)
+        env.process(controller())
+        yield token_done
+        end = int(env.now)
+        stats.tokens.append(TokenRecord(ctx, end - t0))
+        token_breakdown(stats, nodes, nt, t0, end, col, self.arch, self.units)
+        if self._keep[0]:
+            stats.node_durations.append([e - s for s, e in zip(nt.start, nt.end)])
+        if self._keep[1]:
+            stats.node_times.append((list(nt.start), list(nt.end)))
+        stats.tokens[-1].busy.update({f"asic.{u}": round(pool.busy[u] - busy0[u]) for u in pool.busy})
+        if timeline:
+            stats.timeline = col.timeline(nodes, nt, pool.spans, t0)
+        pool.spans = None
+
+    def _structure(self, ctx: int, nodes: list, seq: bool) -> tuple:
+        """Per graph shape (cached when the mapping names it): inputs of each node, the tile each stream
+        job follows, the nodes each node's end / issue releases, priorities, input counts, tile count."""
+        key = (self.mapping.graph_shape(ctx), seq) if hasattr(self.mapping, "graph_shape") else None
+        got = self._shapes.get(key) if key is not None else None
+        if got is not None:
+            return got
+        n = len(nodes)
+        deps = [((i - 1,) if i > 0 else ()) for i in range(n)] if seq else [nd.deps for nd in nodes]
+        # a streaming job waits for its tile to be *issued* (read-out times known), not to finish
+        stream = [-1 if (seq or nd.is_pim) else nd.stream for nd in nodes]
+        users: list[list[int]] = [[] for _ in range(n)]
+        issue_users: list[list[int]] = [[] for _ in range(n)]
+        for i, d in enumerate(deps):
+            for k in d:
+                (issue_users if k == stream[i] else users)[k].append(i)
+        prio = [(n if nd.shadow and not seq else 0) + i for i, nd in enumerate(nodes)]
+        got = (deps, stream, users, issue_users, prio, [len(d) for d in deps], sum(nd.is_pim for nd in nodes))
+        if key is not None:
+            self._shapes[key] = got
+        return got
+
+    @staticmethod
+    def _pred(nt: NodeTimes, deps, other: int, end: int) -> int:
+        """The node this one last waited for: its latest-finishing input, or `other` (the tile or job that
+        held its resource) when that finished later (but not after this node); -1: the token's start."""
+        best, best_end = -1, -1
+        for d in deps:
+            if d >= 0 and nt.end[d] > best_end:
+                best, best_end = d, nt.end[d]
+        if other >= 0 and best_end < nt.end[other] <= end:
+            best = other
+        return best
 
     # ------------------------------------------------------------------------------------------- reference
     def run_reference(self, contexts: list[int], keep_log: bool = True):
-        """All tokens as one stream through the command-by-command reference engine (small models only)."""
-        prog = self.mapping.program_for_reference(contexts, self.delay_cycles)
+        """Run the tokens event-driven, then replay the exact sequence of programs the PIM controller issued
+        (tiles and idle DELAYs) through the command-by-command reference engine."""
+        self.run(contexts, record=True)
+        full = (1 << self.arch.organisation.channels) - 1
+        prog = concat(self.issued + [from_rows([(Op.EOC, 0, full, 0, 0)])])
         isr = IsrProgram(prog.op, prog.opsize, prog.mask.astype(np.uint64), prog.bank, prog.row,
                          np.zeros(len(prog), np.int64), self.arch.organisation.channels, "<pim-gpt>")
         return run_reference(isr, self.arch, keep_log=keep_log)
 
 
-def command_summary(counts: np.ndarray) -> dict[str, dict[str, int]]:
-    out = {}
-    for k in range(N_CMDS):
-        col = counts[:, k]
-        if col.sum():
-            out[CMD_NAMES[k]] = {"per_channel_max": int(col.max()), "total": int(col.sum())}
-    return out
+BUS_CMDS = (Cmd.WRGB, Cmd.WRMAC16, Cmd.RDMAC16, Cmd.RDAF16, Cmd.RD, Cmd.WR)  # 32 B over the link each

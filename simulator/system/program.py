@@ -25,17 +25,30 @@ class Program:
     def __len__(self) -> int:
         return int(self.op.shape[0])
 
-    def shifted(self, row_offset: int) -> "Program":
+    @property
+    def channels(self) -> int:
+        """Union of the channel masks of the instructions (computed once per program)."""
+        m = self.__dict__.get("_channels")
+        if m is None:
+            m = int(np.bitwise_or.reduce(self.mask)) if len(self.mask) else 0
+            object.__setattr__(self, "_channels", m)
+        return m
+
+    def shifted(self, row_offset: int) -> Program:
         """The same program on a region `row_offset` rows further (only row-addressed instructions move)."""
         moves = self.__dict__.get("_moves")
         if moves is None:  # computed once per program: shifted copies are made for every layer and token
-            moves = np.isin(self.op, _ROW_OPS).astype(np.int64)
+            moves = _ROW_LUT[self.op]
             object.__setattr__(self, "_moves", moves)
-        return Program(self.op, self.opsize, self.mask, self.bank, self.row + moves * row_offset)
+        out = Program(self.op, self.opsize, self.mask, self.bank, self.row + moves * row_offset)
+        object.__setattr__(out, "_channels", self.channels)
+        return out
 
 
 _ROW_OPS = np.array([Op.MAC_ABK, Op.MAC_SBK, Op.EWMUL, Op.COPY_BKGB, Op.COPY_GBBK, Op.WR_ABK, Op.R_MEM, Op.W_MEM],
                     dtype=np.int64)
+_ROW_LUT = np.zeros(max(int(o) for o in Op) + 1, np.int64)  # 1 for the row-addressed instructions
+_ROW_LUT[_ROW_OPS] = 1
 
 
 @dataclass

@@ -1,6 +1,6 @@
-"""Mapping: from a pimtrace operator trace to per-token stages (device programs and ASIC operations).
+"""Mapping: from a pimtrace operator trace to each token's dependency graph of PIM tiles and ASIC jobs.
 
-`PimGptMapping` implements the PIM-GPT dataflow (pim-gpt.md, "Mapping and dataflow"):
+`PimGptMapping` implements the PIM-GPT dataflow (docs/system.md, "Mapping"):
 - every weight matrix (fused W_QKV, W_O, FFN up/gate, FFN down, LM head) is placed by
   `simulator.mapping.layout.gemv_layout`: one output neuron per bank, neurons spread over all banks of all
   channels, fan-in tiled into global-buffer passes, partial sums added by the ASIC;
@@ -10,7 +10,7 @@
   banks), the V cache column-major (one V "neuron" (head, dim) per bank, positions along its row); both are
   reserved for the full context when the model is loaded;
 - kv_append writes k_t into one bank (WR_GB + COPY_GBBK) and v_t into every V neuron's row (one column copy
-  per neuron row: ACT/WRCP/PRE per touched row, pim-gpt.md [D]);
+  per neuron row: ACT/WRCP/PRE per touched row, [D]);
 - embedding rows are read with conventional reads; layernorm, softmax, GELU, residuals, biases, RoPE and
   partial-sum reduction run on the ASIC.
 `packed=False` gives the AiM/CENT-style alternative ("aim-rows"): every segment starts a new row.
@@ -24,11 +24,20 @@ from functools import lru_cache
 
 import numpy as np
 
-from simulator.asic import AsicConfig, asic_cycles, asic_op_counts
+from simulator.asic import AsicConfig, asic_op_counts
+from simulator.asic.units import (
+    Pass,
+    UnitPool,
+    activation_stages,
+    operator_passes,
+    stream_suffix,
+    units_from_config,
+)
 from simulator.config.schema import ArchConfig
 from simulator.errors import PimsimError
 from simulator.mapping.layout import GemvLayout, gemv_layout
-from simulator.system.program import Program, ProgramBuilder, concat, from_rows
+from simulator.mapping.tiles import AsicJob, PimTile, Readouts
+from simulator.system.program import Program, ProgramBuilder, from_rows
 from simulator.trace.isr import Op
 
 MAPPINGS = ("pim-gpt", "aim-rows")
@@ -39,21 +48,6 @@ KIND_CLASS = {"layernorm": "layernorm", "rmsnorm": "layernorm", "softmax": "soft
               "attn_value": "attn_value", "kv_append": "kv_append", "residual_add": "residual", "gelu": "activation",
               "silu": "activation", "swiglu": "activation", "embedding": "embedding", "add": "embedding",
               "rope": "rope", "lm_head": "lm_head"}
-
-
-@dataclass(frozen=True, eq=False)
-class Stage:
-    """One step of a token: a device program (PIM) or an ASIC operation (cycles at the ASIC clock)."""
-
-    name: str
-    op_class: str
-    program: Program | None = None
-    asic_cycles: int = 0
-    asic_ops: tuple[tuple[str, int], ...] = ()
-
-    @property
-    def is_pim(self) -> bool:
-        return self.program is not None
 
 
 @dataclass(frozen=True)
@@ -72,10 +66,9 @@ class MatrixPlacement:
 
 
 @lru_cache(maxsize=65536)
-def _asic_cost(kind: str, n: int, cfg: AsicConfig, shape: tuple) -> tuple[int, tuple[tuple[str, int], ...]]:
-    """(ASIC cycles, op counts) of one operation; cached, the same few shapes recur every layer and token."""
-    kw = dict(shape)
-    return int(asic_cycles(kind, n, cfg, **kw)), tuple(sorted(asic_op_counts(kind, n, cfg, **kw).items()))
+def _op_counts(kind: str, n: int, cfg: AsicConfig, shape: tuple) -> tuple[tuple[str, int], ...]:
+    """Element operations of one ASIC operator (energy); cached, the same few shapes recur every layer."""
+    return tuple(sorted(asic_op_counts(kind, n, cfg, **dict(shape)).items()))
 
 
 def _full_mask(channels: int) -> int:
@@ -83,14 +76,17 @@ def _full_mask(channels: int) -> int:
 
 
 class PimGptMapping:
-    def __init__(self, arch: ArchConfig, trace, mapping: str = "pim-gpt", asic: AsicConfig | None = None,
-                 overlap: bool = False):
+    def __init__(self, arch: ArchConfig, trace, mapping: str = "pim-gpt", asic: AsicConfig | None = None):
         if mapping not in MAPPINGS:
             raise PimsimError(f"--mapping: must be one of {', '.join(MAPPINGS)}, got {mapping!r}")
         self.arch, self.trace, self.name = arch, trace, mapping
         self.packed = mapping == "pim-gpt"
         self.asic = asic or AsicConfig()
-        self.overlap = overlap
+        self._pool = UnitPool(units_from_config(self.asic))  # issue windows of stream passes
+        self._readout_cache: dict = {}
+        self._window_cache: dict = {}
+        self._templates: dict = {}
+        self._chunk_cache: dict = {}
         org = arch.organisation
         self.C, self.B = org.channels, org.banks
         self.CB = self.C * self.B
@@ -111,6 +107,7 @@ class PimGptMapping:
         self.kv_heads = (attn.kv_heads or attn.heads) if attn else m.n_kv_heads
         self.hd = attn.head_dim if attn else m.head_dim
         self.ctx_limit = m.context_limit
+        self._value_out_passes = (Pass(self._VALUE_OUT, self.heads * self.hd),)
         self._place()
 
     # ---------------------------------------------------------------------------------------- placement
@@ -300,83 +297,252 @@ class PimGptMapping:
                 b.add(Op.R_MEM, 0, 1 << ch, bank, base + int(lay.seg_row[s]))
         return b.build()
 
-    # ---------------------------------------------------------------------------------------- stages
-    def _asic(self, name: str, cls: str, kind: str, n: int, **shape) -> Stage:
-        cyc, ops = _asic_cost(kind, n, self.asic, tuple(sorted(shape.items())))
-        return Stage(name, cls, asic_cycles=cyc, asic_ops=ops)
+    # ---------------------------------------------------------------------------------------- graph
+    def _job(self, name: str, cls: str, kind: str, n: int, deps, rows: int = 1, stream: int = -1,
+             stream_suffix=None, passes=None, count_kind: str | None = None, count_shape=()) -> AsicJob:
+        passes = operator_passes(kind, n, rows) if passes is None else passes
+        ops = _op_counts(count_kind or kind, n, self.asic, tuple(count_shape) or (("rows", rows),))
+        return AsicJob(name, cls, passes, tuple(deps), stream, stream_suffix, ops)
 
-    def _gemv_stages(self, name: str, cls: str, op, prog: Program, place: MatrixPlacement) -> list[Stage]:
-        out = [Stage(name, cls, program=prog)]
+    def _gemv_readouts(self, place: MatrixPlacement, prog: Program) -> Readouts:
+        """Read-outs of a GEMV tile: one RD_MAC per issued segment, the segment's valid neurons each."""
+        key = ("gemv", place.name)
+        r = self._readout_cache.get(key)
+        if r is None:
+            lay = place.layout
+            segs = [s for ps in range(lay.n_passes) for s in np.nonzero(lay.seg_pass == ps)[0]
+                    if place.ncols_eff[s] > 0]
+            n = np.array([int((lay.seg_neuron[:, :, s] >= 0).sum()) for s in segs], np.int64)
+            final = np.array([int(lay.seg_pass[s]) == lay.n_passes - 1 for s in segs], bool)
+            r = Readouts(np.nonzero(prog.op == Op.RD_MAC)[0], n, final)
+            self._readout_cache[key] = r
+        return r
+
+    def _stream_suffix(self, readouts: Readouts, partial: tuple, final: tuple) -> np.ndarray:
+        """Suffix sums of the ASIC issue cycles the consumer's first pass needs per read-out (cached per
+        read-out pattern; simulator/asic/units.py `stream_suffix`)."""
+        key = (id(readouts), partial, final)
+        w = self._window_cache.get(key)
+        if w is None:
+            wp, wf = {}, {}
+            out = []
+            for n, f in zip(readouts.elements.tolist(), readouts.final.tolist()):
+                st, memo = (final, wf) if f else (partial, wp)
+                if n not in memo:
+                    memo[n] = self._pool.window(Pass(st, n), n)
+                out.append(memo[n])
+            w = stream_suffix(np.array(out, np.float64))
+            self._window_cache[key] = (readouts, w)
+        else:
+            w = w[1]
+        return w
+
+    def _gemv_nodes(self, g: list, name: str, cls: str, op, prog: Program, place: MatrixPlacement, deps,
+                    act: str | None = None) -> int:
+        """A GEMV tile and the ASIC stream that consumes its read-outs: partial sums accumulate as they arrive;
+        a read-out of the last fan-in pass completes its outputs, which get the bias and, when the next
+        operator is an activation (`act`), the activation at once. Returns the index of the stream job."""
+        ro = self._gemv_readouts(place, prog)
+        g.append(PimTile(name, cls, prog, tuple(deps), readouts=ro))
+        tile = len(g) - 1
         passes = place.layout.n_passes
-        if passes > 1:  # with overlap, reductions of earlier passes hide under later MACs: only the last shows
-            out.append(self._asic(name + ".reduce", cls, "partial_sum", op.out_features,
-                                  partials=2 if self.overlap else passes))
+        partial = (("valu", 1),)
+        final = (("valu", 1),) if passes > 1 else ()
         if getattr(op, "bias", False):
-            out.append(self._asic(name + ".bias", cls, "bias_add", op.out_features))
-        return out
+            final = final + (("valu", 1),)
+        if act:
+            final = final + activation_stages(act)
+        if cls == "lm_head":
+            final = final + (("reduce", 1),)  # running argmax over the logits
+        if not final:
+            final = (("valu", 1),)  # the read-out written into the activation buffer
+        window = self._stream_suffix(ro, partial, final)
+        n_out = op.out_features
+        count_kind, shape = ("partial_sum", (("partials", passes),)) if passes > 1 else ("vec_add", ())
+        job = AsicJob(name + (f"+{act}" if act else "") + ".out", "activation" if act else cls,
+                      (Pass(final, n_out),), (tile,), tile, window,
+                      _op_counts(count_kind, n_out, self.asic, shape or (("rows", 1),)))
+        g.append(job)
+        return len(g) - 1
 
-    def token_stages(self, ctx: int) -> list[Stage]:
-        """Everything the system does to generate one token whose KV cache holds `ctx` keys afterwards."""
+    def _score_readouts(self, ctx: int, prog: Program) -> Readouts:
+        key = ("score", ctx)
+        r = self._readout_cache.get(key)
+        if r is None:
+            hp = max(1, min(self.heads, (self.gb_bytes // 2) // self.hd))
+            n = []
+            for h0 in range(0, self.heads, hp):
+                for slot in range(math.ceil(ctx / self.CB)):
+                    n += [min(self.CB, ctx - slot * self.CB)] * len(range(h0, min(self.heads, h0 + hp)))
+            r = Readouts(np.nonzero(prog.op == Op.RD_MAC)[0], np.array(n, np.int64), np.ones(len(n), bool))
+            self._readout_cache[key] = r
+        return r
+
+    def _value_readouts(self, ctx: int, prog: Program) -> Readouts:
+        key = ("value", ctx)
+        r = self._readout_cache.get(key)
+        if r is None:
+            lay, g = self.v_layout, max(1, self.heads // self.kv_heads)
+            n = [int((lay.seg_neuron[:, :, lay.segment_index(0, q)] >= 0).sum()) for q in range(lay.n_slots)
+                 for _ in range(g)]
+            r = Readouts(np.nonzero(prog.op == Op.RD_MAC)[0], np.array(n, np.int64), np.ones(len(n), bool))
+            self._readout_cache[key] = r
+        return r
+
+    # ctx-dependent nodes: built by these, so a token's graph is a cached template with them replaced
+    def _embed_tile(self, ctx: int, op) -> PimTile:
+        index = (ctx - 1) if "position" in op.name else (ctx - 1) % op.weights[0].shape[0]
+        return PimTile(op.name, "embedding", self._lookup_program(op.name, index), kind="embedding")
+
+    def _append_chunks(self, ctx: int) -> list[Program]:
+        """The K/V write of one token cut at its global-buffer loads, so the pieces fill short idle gaps."""
+        r = self._chunk_cache.get(ctx)
+        if r is None:
+            prog = self._append_rel(ctx)
+            cuts = [int(i) for i in np.nonzero(prog.op == Op.WR_GB)[0] if i > 0] + [len(prog)]
+            r, lo = [], 0
+            for hi in cuts:
+                if hi > lo:
+                    r.append(Program(*(getattr(prog, f)[lo:hi] for f in ("op", "opsize", "mask", "bank", "row"))))
+                lo = hi
+            self._chunk_cache = {ctx: r}
+        return r
+
+    def _append_tile(self, ctx: int, name: str, j: int, off: int, deps) -> PimTile:
+        return PimTile(f"{name}.{j}", "kv_append", self._append_chunks(ctx)[j].shifted(off), deps, shadow=True,
+                       kind="kv_write")
+
+    def _score_tile(self, ctx: int, name: str, off: int, deps) -> PimTile:
+        prog = self._score_rel(ctx - 1)
+        return PimTile(name, "attn_score", prog.shifted(off), deps, readouts=self._score_readouts(ctx - 1, prog))
+
+    def _softmax_job(self, ctx: int, name: str, deps, tile: int) -> AsicJob:
+        passes = operator_passes("softmax", ctx, self.heads)
+        win = None
+        if tile >= 0:
+            ro = self._score_readouts(ctx - 1, self._score_rel(ctx - 1))
+            win = self._stream_suffix(ro, passes[0].stages, passes[0].stages)
+        return AsicJob(name, "softmax", passes, deps, tile, win, _op_counts("softmax", ctx, self.asic,
+                                                                            (("rows", self.heads),)))
+
+    def _value_tile(self, ctx: int, name: str, off: int, deps) -> PimTile:
+        prog = self._value_rel(ctx - 1)
+        return PimTile(name, "attn_value", prog.shifted(off), deps, readouts=self._value_readouts(ctx - 1, prog))
+
+    _VALUE_OUT = (("valu", 2),)  # + p_t * v_t of the current token, added as each read-out arrives
+
+    def _value_out_job(self, ctx: int, name: str, deps, tile: int) -> AsicJob:
+        n = self.heads * self.hd
+        ops = _op_counts("vec_add", n, self.asic, (("rows", 2),))
+        st = self._VALUE_OUT
+        passes = self._value_out_passes
+        if tile < 0:
+            return AsicJob(name, "attn_value", passes, deps, ops=ops)
+        ro = self._value_readouts(ctx - 1, self._value_rel(ctx - 1))
+        return AsicJob(name, "attn_value", passes, deps, tile, self._stream_suffix(ro, st, st), ops)
+
+    def graph_shape(self, ctx: int) -> tuple:
+        """Tokens whose graphs share this key have the same nodes, dependencies and order."""
+        return (ctx > 1, len(self._append_chunks(ctx)))
+
+    def token_graph(self, ctx: int) -> list:
+        """Everything the system does to generate one token whose KV cache holds `ctx` keys afterwards, as a
+        dependency graph of PIM tiles and ASIC jobs (simulator/mapping/tiles.py) in program order.
+
+        Dataflow choice [D]: the ASIC computes the current token's own attention terms (q . k_t per head and
+        p_t * v_t), so the PIM's q . K^T and p . V run over the ctx - 1 cached positions and the K/V write of
+        token t is only needed before token t + 1 reaches that layer: it runs in the PIM's idle time.
+
+        A tile is one trace operator's device program (a GEMV, a score), except the K/V write, cut into
+        pieces at its global-buffer loads so that it fills the PIM's short idle gaps (docs/system.md). The
+        graph's shape depends on ctx only through whether any key is cached and the number of K/V write
+        pieces; per shape a template is built once and the ctx-dependent nodes are rebuilt per token."""
         if not 1 <= ctx <= self.ctx_limit:
             raise PimsimError(f"context {ctx}: must be in 1..{self.ctx_limit} for {self.model.name}")
-        st: list[Stage] = []
+        key = self.graph_shape(ctx)
+        tpl = self._templates.get(key)
+        if tpl is None:
+            tpl = self._templates[key] = self._build_graph(ctx)
+            return list(tpl[0])
+        g = list(tpl[0])
+        for i, fn, args in tpl[1]:
+            g[i] = fn(ctx, *args)
+        return g
+
+    def _build_graph(self, ctx: int) -> tuple[list, list]:
+        g: list = []
+        patches: list = []
+
+        def per_ctx(fn, *args) -> int:
+            g.append(fn(ctx, *args))
+            patches.append((len(g) - 1, fn, args))
+            return len(g) - 1
+
+        last = resid = -1
+        embeds = []
         for op in self.pre_ops:
             if op.kind == "embedding":
-                index = (ctx - 1) if "position" in op.name else (ctx - 1) % op.weights[0].shape[0]
-                st.append(Stage(op.name, "embedding", program=self._lookup_program(op.name, index)))
+                last = per_ctx(self._embed_tile, op)
+                embeds.append(last)
             elif op.kind == "add":
-                st.append(self._asic(op.name, "embedding", "vec_add", self.d))
-        score, value, append = self._score_rel(ctx), self._value_rel(ctx), self._append_rel(ctx)
+                g.append(self._job(op.name, "embedding", "vec_add", self.d, embeds))
+                last = len(g) - 1
+        resid = last
+        n_pieces = len(self._append_chunks(ctx))
+        H, hd = self.heads, self.hd
+        layer_ops = self.layer_ops
         for layer in range(self.layers):
             off = layer * self.layer_rows
-            for op in self.layer_ops:
+            q_node = p_node = score_tile = -1
+            for i, op in enumerate(layer_ops):
                 name = f"layer{layer}.{op.name}"
                 kind = op.kind
                 if kind == "gemv":
                     cls = OP_CLASS.get(op.name, "ffn")
-                    st += self._gemv_stages(name, cls, op, self.weight_program(layer, op.name),
-                                            self.layer_mats[op.name])
-                elif kind == "attn_score":
-                    st.append(Stage(name, "attn_score", program=score.shifted(off)))
-                elif kind == "attn_value":
-                    st.append(Stage(name, "attn_value", program=value.shifted(off)))
-                elif kind == "kv_append":
-                    st.append(Stage(name, "kv_append", program=append.shifted(off)))
-                elif kind == "softmax":
-                    st.append(self._asic(name, "softmax", "softmax", ctx, rows=self.heads))
-                elif kind in ("layernorm", "rmsnorm"):
-                    st.append(self._asic(name, "layernorm", kind, self.d))
-                elif kind == "residual_add":
-                    st.append(self._asic(name, "residual", "residual_add", self.d))
+                    nxt = layer_ops[i + 1].kind if i + 1 < len(layer_ops) else None
+                    act = nxt if nxt in ("gelu", "silu", "swiglu") else None
+                    last = self._gemv_nodes(g, name, cls, op, self.weight_program(layer, op.name),
+                                            self.layer_mats[op.name], (last,), act)
                 elif kind in ("gelu", "silu", "swiglu"):
-                    n = op.elements(ctx) if kind != "swiglu" else op.elements(ctx) // 2
-                    st.append(self._asic(name, "activation", kind, max(1, n)))
-                elif kind == "rope":  # x*cos + rot(x)*sin on q and k: three vector passes [D]
-                    n = (self.heads + self.kv_heads) * self.hd
-                    s = self._asic(name, "rope", "vec_add", n)
-                    st.append(Stage(name, "rope", asic_cycles=3 * s.asic_cycles,
-                                    asic_ops=tuple((k, 3 * v) for k, v in s.asic_ops)))
+                    continue  # fused into the stream of the GEMV before it
+                elif kind == "rope":
+                    g.append(self._job(name, "rope", "rope", (self.heads + self.kv_heads) * hd, (last,),
+                                       count_kind="vec_add", count_shape=(("rows", 3),)))
+                    last = len(g) - 1
+                elif kind == "kv_append":
+                    for j in range(n_pieces):
+                        per_ctx(self._append_tile, name, j, off, (last,))
+                elif kind == "attn_score":
+                    g.append(self._job(name + ".self", "attn_score", "dot", hd, (last,), rows=H,
+                                       count_kind="vec_add", count_shape=(("rows", 2 * H),)))
+                    q_node = len(g) - 1
+                    if ctx > 1:
+                        score_tile = per_ctx(self._score_tile, name, off, (last,))
+                elif kind == "softmax":
+                    deps = (q_node,) + ((score_tile,) if score_tile >= 0 else ())
+                    last = p_node = per_ctx(self._softmax_job, name, deps, score_tile)
+                elif kind == "attn_value":
+                    t = -1
+                    if ctx > 1:
+                        t = per_ctx(self._value_tile, name, off, (p_node,))
+                    last = per_ctx(self._value_out_job, name + ".out", (t,) if t >= 0 else (p_node,), t)
+                elif kind in ("layernorm", "rmsnorm"):
+                    g.append(self._job(name, "layernorm", kind, self.d, (last,)))
+                    last = len(g) - 1
+                elif kind == "residual_add":
+                    g.append(self._job(name, "residual", "residual_add", self.d, (last, resid)))
+                    last = resid = len(g) - 1
                 else:
                     raise PimsimError(f"{self.trace_source}: op kind {kind!r} ({op.name}) has no PIM-GPT mapping")
         for op in self.post_ops:
             if op.kind in ("layernorm", "rmsnorm"):
-                st.append(self._asic(op.name, "layernorm", op.kind, self.d))
+                g.append(self._job(op.name, "layernorm", op.kind, self.d, (last,)))
+                last = len(g) - 1
             elif op.kind == "lm_head":
-                st += self._gemv_stages(op.name, "lm_head", op, self.weight_program(-1, "lm_head"), self.lm)
-        return st
+                last = self._gemv_nodes(g, op.name, "lm_head", op, self.weight_program(-1, "lm_head"), self.lm,
+                                        (last,))
+        return g, patches
 
     @property
     def trace_source(self) -> str:
         return getattr(self.trace, "source", self.model.name)
-
-    def program_for_reference(self, contexts: list[int], delay_cycles) -> Program:
-        """All tokens as one instruction stream (ASIC stages as host DELAYs) for the command-by-command mode."""
-        parts = []
-        for ctx in contexts:
-            for s in self.token_stages(ctx):
-                if s.is_pim:
-                    parts.append(s.program)
-                else:
-                    parts.append(from_rows([(Op.DELAY, delay_cycles(s.asic_cycles), 0, 0, 0)]))
-        parts.append(from_rows([(Op.EOC, 0, self.full, 0, 0)]))
-        return concat(parts)

@@ -1,0 +1,267 @@
+"""What a system run measured: per-token latency, critical-path breakdowns, resource busy time, timeline.
+
+Critical path (docs/system.md "Breakdown"): every node records the node it last waited for (its latest
+input, or the tile / job that held its resource). Walking back from the token's last node, each node on
+the path is charged end(node) - end(predecessor); the charges telescope, so both breakdowns (by operator
+class and by component) sum to the token's latency exactly, in DRAM cycles. A node's charge splits into
+`idle` (before it started: the controller or a unit was free but the node was not yet issued) and its own
+time: a PIM tile's by the commands of its busiest channel (MAC column spacing, global-buffer writes and
+read-outs on the link, mode switches, refresh; the rest is row activation / precharge and waits; K/V
+write tiles are `kv_write`), an ASIC job's over the units of its dataflow in proportion to each unit's
+pipeline depth and issue window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from simulator.dram.commands import Cmd
+
+OP_CLASSES = ("embedding", "layernorm", "qkv", "rope", "kv_append", "attn_score", "softmax", "attn_value",
+              "out_proj", "residual", "ffn", "activation", "lm_head")
+PIM_COMPONENTS = ("pim_mac", "row_activate_precharge", "gb_write", "readout", "mode_switch", "kv_write", "refresh")
+ASIC_COMPONENTS = ("asic_valu", "asic_exp", "asic_recip", "asic_rsqrt", "asic_reduce")
+COMPONENTS = PIM_COMPONENTS + ASIC_COMPONENTS + ("idle",)
+
+
+@dataclass
+class TokenRecord:
+    ctx: int
+    cycles: int
+    by_class: dict[str, int] = field(default_factory=dict)
+    by_component: dict[str, int] = field(default_factory=dict)
+    busy: dict[str, int] = field(default_factory=dict)  # per resource, DRAM cycles
+    vmm_cycles: int = 0  # critical-path cycles spent in PIM vector-matrix tiles
+
+
+@dataclass
+class SystemStats:
+    channels: int = 1
+    units: tuple[str, ...] = ()
+    cycles: int = 0
+    tokens: list[TokenRecord] = field(default_factory=list)
+    asic_ops: dict[str, int] = field(default_factory=dict)
+    asic_active_dram_cycles: int = 0  # cycles in which at least one ASIC unit was busy (energy)
+    counts: np.ndarray | None = None  # [channels, N_CMDS] commands of the simulated tokens
+    bank_open_cycles: int = 0
+    unit_busy: dict[str, float] = field(default_factory=dict)
+    timeline: dict | None = None
+    tile_parts: np.ndarray | None = None  # tile_part_matrix(arch)
+    node_durations: list[list[int]] = field(default_factory=list)  # per token: end - start of every node
+    node_times: list[tuple[list[int], list[int]]] = field(default_factory=list)  # per token: starts, ends
+
+    def begin_token(self, dev) -> TokenCollector:
+        return TokenCollector(self, dev)
+
+
+class NodeTimes:
+    def __init__(self, n: int, t0: int):
+        self.start = [t0] * n
+        self.end = [t0] * n
+        self.pred = [-1] * n
+
+    def set(self, i: int, start: int, end: int, pred: int) -> None:
+        self.start[i], self.end[i], self.pred[i] = start, end, pred
+
+
+class TokenCollector:
+    """Per-token bookkeeping while the engine runs: command counts per tile, busy time per channel."""
+
+    def __init__(self, stats: SystemStats, dev):
+        self.stats, self.dev = stats, dev
+        self.counts0 = dev.state.channel_counts().copy()
+        self.tile_counts: dict[int, np.ndarray] = {}
+        self.chan_busy = np.zeros(stats.channels, np.int64)
+        self.full = (1 << stats.channels) - 1
+        self.wmat = stats.tile_parts
+        self.channel_bits = np.arange(stats.channels)
+        self._last_ch, self._last_after = -1, None
+        self._mask_busy: dict[int, int] = {}
+        self.asic_cover = 0  # union of job intervals, for asic_active
+        self.asic_active = 0
+
+    def channel_of(self, node) -> int:
+        """The lowest channel of the tile's mask (an all-channel tile issues the same stream everywhere)."""
+        m = node.program.channels
+        return (m & -m).bit_length() - 1
+
+    @staticmethod
+    def channel_counts(dev, ch: int) -> np.ndarray:
+        a = dev.state.arrays
+        return a["chan_counts"][ch] + a["counts"][a["chan_class"][ch]]
+
+    def counts_before(self, dev, ch: int) -> np.ndarray:
+        """Channel ch's command counts now: the previous tile's result if it ran on the same channel."""
+        if self._last_ch == ch:
+            return self._last_after
+        return self.channel_counts(dev, ch)
+
+    def tile(self, i: int, node, start: int, end: int, dev, before: np.ndarray) -> None:
+        """Commands the tile issued on its channel (`before`: that channel's counts before it ran), and busy
+        time on every channel of its mask (settled per mask at the token's end)."""
+        m = node.program.channels
+        ch = (m & -m).bit_length() - 1
+        after = self.channel_counts(dev, ch)
+        self._last_ch, self._last_after = ch, after
+        self.tile_counts[i] = after - before
+        self._mask_busy[m] = self._mask_busy.get(m, 0) + end - start
+
+    def channel_busy(self) -> np.ndarray:
+        for m, v in self._mask_busy.items():
+            self.chan_busy[(m >> self.channel_bits) & 1 == 1] += v
+        self._mask_busy = {}
+        return self.chan_busy
+
+    def job(self, node, start: int, end: int) -> None:
+        ops = self.stats.asic_ops
+        for k, v in node.ops:
+            ops[k] = ops.get(k, 0) + v
+        lo = max(start, self.asic_cover)
+        if end > lo:
+            self.asic_active += end - lo
+        self.asic_cover = max(self.asic_cover, end)
+
+    def timeline(self, nodes, nt: NodeTimes, unit_spans, t0: int) -> dict:
+        """Spans of one token (DRAM cycles from the token's start) per resource."""
+        spans = []
+        for i, nd in enumerate(nodes):
+            if nd.is_pim and len(nd.program):
+                m = nd.program.channels
+                c = self.tile_counts.get(i)
+                bus = int(sum(c[k] for k in (Cmd.WRGB, Cmd.WRMAC16, Cmd.RDMAC16, Cmd.RDAF16, Cmd.RD, Cmd.WR))) \
+                    if c is not None else 0
+                for ch in range(self.stats.channels):
+                    if (m >> ch) & 1:
+                        spans.append((f"pim.ch{ch}", nd.name, nt.start[i] - t0, nt.end[i] - t0))
+                        if bus:
+                            spans.append((f"link.ch{ch}", nd.name, nt.start[i] - t0, nt.end[i] - t0))
+        for u, a, b, job in unit_spans or ():
+            name = nodes[job].name if isinstance(job, int) and 0 <= job < len(nodes) else "?"
+            spans.append((f"asic.{u}", name, float(a) - t0, float(b) - t0))
+        return {"spans": spans, "channels": self.stats.channels, "units": list(self.stats.units)}
+
+
+def _split_rows(total: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Row-wise integer split of total[r] in proportion to weights[r] (remainder to the row's largest
+    weight); each row sums to total[r] exactly. Rows of zero weight get nothing."""
+    s = weights.sum(axis=1)
+    safe = np.where(s > 0, s, 1)
+    out = (total[:, None] * weights // safe[:, None]).astype(np.int64)
+    out[s <= 0] = 0
+    rem = np.where(s > 0, total - out.sum(axis=1), 0)
+    out[np.arange(len(out)), np.argmax(weights, axis=1)] += rem
+    return out
+
+
+TILE_PARTS = ("pim_mac", "gb_write", "readout", "mode_switch", "refresh")
+
+
+def tile_part_matrix(arch) -> np.ndarray:
+    """[N_CMDS, 5]: occupancy cycles each command kind charges to pim_mac, gb_write, readout, mode_switch,
+    refresh (the rest of a tile's time is row activation / precharge and waits)."""
+    t = arch.timing
+    ccd = max(t.nCCDS, t.nCCDL)
+    w = np.zeros((len(Cmd), len(TILE_PARTS)), np.int64)
+    for c in (Cmd.MAC16, Cmd.MAC, Cmd.EWMUL16, Cmd.AF16):
+        w[c, 0] = ccd
+    for c in (Cmd.WRGB, Cmd.WRMAC16):
+        w[c, 1] = max(ccd, t.nBL)
+    for c in (Cmd.RDMAC16, Cmd.RDAF16):
+        w[c, 2] = arch.completion.RDMAC16 + 1
+    w[Cmd.RD, 2] = t.nBL
+    w[Cmd.TMOD, 3] = t.nMODCH
+    w[Cmd.REFab, 4] = t.nRFC
+    return w
+
+
+def tile_components(counts: np.ndarray, cycles: np.ndarray, wmat: np.ndarray) -> np.ndarray:
+    """[tiles, 6] cycles of each tile's own time in TILE_PARTS + row_activate_precharge; rows sum to cycles.
+    Command occupancies that add up to more than the tile's time overlapped (pipelined): scaled into it."""
+    parts = counts @ wmat
+    total = parts.sum(axis=1)
+    over = total > cycles
+    if over.any():
+        parts[over] = _split_rows(cycles[over], parts[over])
+    return np.column_stack([parts, cycles - parts.sum(axis=1)])
+
+
+_JOB_WEIGHTS: dict = {}
+
+
+def job_weights(passes, units) -> np.ndarray:
+    """Per unit (ASIC_COMPONENTS order): pipeline depth x ops, plus the issue window where the unit is the
+    pass's bottleneck; cached per passes object."""
+    got = _JOB_WEIGHTS.get(id(passes))
+    if got is not None and got[0] is passes and got[1] is units:
+        return got[2]
+    w = np.zeros(len(ASIC_COMPONENTS), np.float64)
+    col = {c[len("asic_"):]: k for k, c in enumerate(ASIC_COMPONENTS)}
+    for p in passes:
+        bottleneck, win = None, -1
+        for u, ops in p.stages:
+            w[col[u]] += units[u].depth * ops
+            v = -(-p.n // units[u].lanes) * units[u].ii * ops
+            if v > win:
+                bottleneck, win = u, v
+        if bottleneck:
+            w[col[bottleneck]] += win
+    if not w.any():
+        w[0] = 1.0
+    _JOB_WEIGHTS[id(passes)] = (passes, units, w)
+    return w
+
+
+def token_breakdown(stats: SystemStats, nodes, nt: NodeTimes, t0: int, t_end: int, col: TokenCollector, arch,
+                    units) -> None:
+    """Walk the critical path back from the token's end; fill the token's record."""
+    rec = stats.tokens[-1]
+    by_class = dict.fromkeys(OP_CLASSES, 0)
+    by_comp = dict.fromkeys(COMPONENTS, 0)
+    i = max(range(len(nodes)), key=lambda k: (nt.end[k], k))
+    gap = t_end - nt.end[i]
+    idle = gap
+    by_class[nodes[i].op_class] += gap
+    tiles, tile_own, jobs, job_own = [], [], [], []
+    kv = 0
+    end, start, pred = nt.end, nt.start, nt.pred
+    while i >= 0:
+        p = pred[i]
+        before = end[p] if p >= 0 else t0
+        charge = end[i] - before
+        nd = nodes[i]
+        by_class[nd.op_class] += charge
+        st = start[i]
+        own = end[i] - (max(before, st))
+        idle += charge - own
+        if nd.is_pim:
+            if nd.kind == "kv_write":
+                kv += own
+            else:
+                tiles.append(col.tile_counts[i])
+                tile_own.append(own)
+                if nd.kind == "vmm":
+                    rec.vmm_cycles += own
+        else:
+            jobs.append(job_weights(nd.passes, units))
+            job_own.append(own)
+        i = p
+    by_comp["idle"] = idle
+    by_comp["kv_write"] = kv
+    if tiles:
+        part = tile_components(np.array(tiles, np.int64), np.array(tile_own, np.int64), col.wmat).sum(axis=0)
+        for k, name in enumerate(TILE_PARTS + ("row_activate_precharge",)):
+            by_comp[name] += int(part[k])
+    if jobs:
+        part = _split_rows(np.array(job_own, np.int64), np.array(jobs)).sum(axis=0)
+        for k, name in enumerate(ASIC_COMPONENTS):
+            by_comp[name] += int(part[k])
+    rec.by_class, rec.by_component = by_class, by_comp
+    counts = col.dev.state.channel_counts() - col.counts0
+    bus = counts[:, [int(c) for c in (Cmd.WRGB, Cmd.WRMAC16, Cmd.RDMAC16, Cmd.RDAF16, Cmd.RD, Cmd.WR)]].sum(axis=1)
+    chan_busy = col.channel_busy()
+    busy = {f"pim.ch{c}": int(chan_busy[c]) for c in range(stats.channels)}
+    busy.update({f"link.ch{c}": int(bus[c]) * int(arch.timing.nBL) for c in range(stats.channels)})
+    rec.busy = busy
+    stats.asic_active_dram_cycles += col.asic_active

@@ -1,0 +1,166 @@
+"""The event-driven system engine: sequential vs overlapped schedules, critical-path breakdowns, reference
+replay of the issued programs, timeline output."""
+
+import dataclasses
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from simulator.asic.config import AsicConfig, asic_config_from_arch
+from simulator.asic.units import Pass
+from simulator.config import load_arch
+from simulator.dram.checker import check_log
+from simulator.mapping.pim_gpt import PimGptMapping
+from simulator.mapping.tiles import AsicJob, PimTile
+from simulator.system.api import simulate
+from simulator.system.engine import SystemEngine
+from simulator.system.program import from_rows
+from simulator.system.timeline import chrome_trace, resources
+from simulator.trace import derive_trace
+from simulator.trace.isr import Op
+from simulator.trace.zoo import MODEL_ZOO
+
+TOY = dataclasses.replace(MODEL_ZOO["gpt2-small"], name="toy-2l", n_layers=2, d_model=128, n_heads=2,
+                          n_kv_heads=2, head_dim=64, ffn_dim=512, vocab_size=1000, context_limit=300)
+
+
+def _toy(overlap, sets=("organisation.channels=2",)):
+    arch = load_arch("pim_gpt", list(sets))
+    m = PimGptMapping(arch, derive_trace(TOY), asic=asic_config_from_arch(arch))
+    return arch, SystemEngine(arch, m, overlap=overlap)
+
+
+def test_overlap_off_latency_is_the_sum_of_node_durations():
+    _, eng = _toy(False)
+    stats = eng.run([1, 31, 32, 33], durations=True)
+    for tok, durs in zip(stats.tokens, stats.node_durations):
+        assert tok.cycles == sum(durs)
+
+
+def test_overlap_on_is_faster_and_streams_read_outs():
+    _, off = _toy(False)
+    _, on = _toy(True)
+    a, b = off.run([31, 32, 33]), on.run([31, 32, 33])
+    assert b.cycles < a.cycles
+    # on: the ASIC starts consuming a GEMV's read-outs before the GEMV's tile has finished
+    st_on = on.run([40], durations=True, keep_times=True)
+    nodes = on.mapping.token_graph(40)
+    starts, ends = st_on.node_times[0]
+    streams = [i for i, nd in enumerate(nodes) if not nd.is_pim and nd.stream >= 0]
+    assert streams and all(starts[i] < ends[nodes[i].stream] for i in streams)
+
+
+def test_breakdowns_sum_to_each_tokens_latency_exactly():
+    for overlap in (False, True):
+        _, eng = _toy(overlap)
+        stats = eng.run([1, 2, 150, 151])
+        for tok in stats.tokens:
+            assert sum(tok.by_class.values()) == tok.cycles
+            assert sum(tok.by_component.values()) == tok.cycles
+            assert min(tok.by_component.values()) >= 0 and min(tok.by_class.values()) >= 0
+
+
+def test_issued_programs_replay_command_exactly_and_checker_clean():
+    """The exact sequence of programs the PIM controller issued (tiles and idle DELAYs), concatenated and
+    replayed command by command by the reference engine, gives the same cycles, counts and a clean log."""
+    for overlap in (False, True):
+        arch, eng = _toy(overlap)
+        ctxs = [31, 32, 33]
+        fast = eng.run(ctxs)
+        ref = eng.run_reference(ctxs)
+        assert ref.cycles - 2 == fast.cycles
+        assert (ref.counts == fast.counts).all()
+        assert check_log(ref.log, arch) == []
+
+
+def test_timeline_json_has_spans_on_every_resource(tmp_path):
+    arch = load_arch("pim_gpt", ["organisation.channels=2"])
+    out = simulate(arch, derive_trace(TOY), context=40, tokens=2, gpu=None, cpu=None, timeline=True)
+    tl = out["timeline"]
+    doc = json.loads(json.dumps(chrome_trace(tl, arch.timing.tck_ns)))
+    names = {e["tid"]: e["args"]["name"] for e in doc["traceEvents"] if e["ph"] == "M" and e["tid"]}
+    spans = [e for e in doc["traceEvents"] if e["ph"] == "X"]
+    assert set(names.values()) == set(resources(tl))
+    assert {names[e["tid"]] for e in spans} == set(names.values())
+    assert all(e["ts"] >= 0 and e["dur"] >= 0 and e["name"] for e in spans)
+    lat_us = out["per_token_latency"]["cycles"][0] * arch.timing.tck_ns * 1e-3
+    assert max(e["ts"] + e["dur"] for e in spans) <= lat_us + 1e-6
+
+
+# ------------------------------------------------------------------------------------ random tile graphs
+class _GraphMapping:
+    """A stand-in mapping whose every token is one given graph."""
+
+    def __init__(self, nodes, asic):
+        self.nodes, self.asic = nodes, asic
+
+    def token_graph(self, ctx):
+        return list(self.nodes)
+
+
+_UNITS = ("valu", "exp", "recip", "reduce")
+
+
+@st.composite
+def _graphs(draw):
+    n = draw(st.integers(2, 12))
+    nodes = []
+    for i in range(n):
+        deps = tuple(sorted(draw(st.sets(st.integers(0, i - 1), max_size=3)))) if i else ()
+        if draw(st.booleans()):
+            cols = draw(st.integers(1, 40))
+            ch = draw(st.sampled_from((1, 2, 3)))
+            prog = from_rows([(Op.WR_GB, cols, ch, 0, 0)] * draw(st.integers(1, 3)))
+            nodes.append(PimTile(f"t{i}", "ffn", prog, deps))
+        else:
+            passes = tuple(Pass(((draw(st.sampled_from(_UNITS)), draw(st.integers(1, 3))),), draw(st.integers(1, 3000)))
+                           for _ in range(draw(st.integers(1, 3))))
+            nodes.append(AsicJob(f"j{i}", "softmax", passes, deps))
+    # shadow tiles (K/V writes) are sinks: nothing in the token waits for them (mapping/tiles.py)
+    used = {d for nd in nodes for d in nd.deps}
+    return [dataclasses.replace(nd, shadow=draw(st.booleans())) if nd.is_pim and i not in used else nd
+            for i, nd in enumerate(nodes)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(nodes=_graphs())
+def test_overlap_between_critical_path_bound_and_sequential_sum(nodes):
+    arch = load_arch("pim_gpt", ["organisation.channels=2", "refresh.enabled=false"])
+    m = _GraphMapping(nodes, AsicConfig())
+    """Overlap on: every node starts after its inputs end; the latency is at least the longest dependency
+    chain and at least the PIM controller's serial work, and at most the sequential (overlap off) sum."""
+    off = SystemEngine(arch, m, overlap=False).run([1], durations=True)
+    on = SystemEngine(arch, m, overlap=True).run([1], keep_times=True)
+    assert off.tokens[0].cycles == sum(off.node_durations[0])
+    starts, ends = on.node_times[0]
+    dur = [e - s for s, e in zip(starts, ends)]
+    longest = [0] * len(nodes)
+    for i, nd in enumerate(nodes):
+        assert all(starts[i] >= ends[d] for d in nd.deps)
+        longest[i] = dur[i] + max((longest[d] for d in nd.deps), default=0)
+    pim_serial = sum(d for d, nd in zip(dur, nodes) if nd.is_pim)
+    assert max(max(longest), pim_serial) <= on.tokens[0].cycles <= off.tokens[0].cycles
+    for tok in (on.tokens[0], off.tokens[0]):
+        assert sum(tok.by_class.values()) == tok.cycles == sum(tok.by_component.values())
+
+
+def test_timeline_gantt_chart_draws_every_resource(tmp_path):
+    from simulator.report.timeline import plot_timeline
+    from simulator.system.timeline import write_chrome_trace
+
+    arch = load_arch("pim_gpt", ["organisation.channels=2"])
+    out = simulate(arch, derive_trace(TOY), context=40, tokens=1, gpu=None, cpu=None, timeline=True)
+    write_chrome_trace(out["timeline"], str(tmp_path / "t.json"), arch.timing.tck_ns)
+    data = plot_timeline(str(tmp_path / "t.json"), str(tmp_path / "t.png"))
+    assert (tmp_path / "t.png").stat().st_size > 0
+    assert [s.label for s in data.series] == resources(out["timeline"])
+    assert all(s.x for s in data.series)
+
+
+def test_timeline_bad_path_is_one_line_before_simulating(capsys):
+    from simulator.cli import main
+
+    assert main(["run", "--model", "gpt2-small", "--tokens", "1", "--timeline", "/nonexistent-dir/t.json"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "--timeline /nonexistent-dir/t.json" in err and "\n" not in err
