@@ -252,7 +252,7 @@ def test_row_06_closed_stdout_full_disk_and_ctrl_c(tmp_path, monkeypatch):
     # Ctrl-C in the engine: one line, status 130 (in-process, raised where the engine runs)
     from simulator.system import engine
 
-    def interrupted(self, contexts, on_token=None):
+    def interrupted(self, contexts, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(engine.SystemEngine, "run", interrupted)

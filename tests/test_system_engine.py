@@ -158,9 +158,12 @@ def test_timeline_gantt_chart_draws_every_resource(tmp_path):
     assert all(s.x for s in data.series)
 
 
-def test_timeline_bad_path_is_one_line_before_simulating(capsys):
+def test_timeline_bad_path_is_one_line_before_simulating(capsys, tmp_path):
     from simulator.cli import main
 
-    assert main(["run", "--model", "gpt2-small", "--tokens", "1", "--timeline", "/nonexistent-dir/t.json"]) != 0
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    bad = str(blocker / "t.json")  # its parent is a regular file: no directory can be made there
+    assert main(["run", "--model", "gpt2-small", "--tokens", "1", "--timeline", bad]) != 0
     err = capsys.readouterr().err.strip()
-    assert "--timeline /nonexistent-dir/t.json" in err and "\n" not in err
+    assert f"--timeline {bad}" in err and "\n" not in err
