@@ -55,9 +55,10 @@ def sampled_contexts(limit: int, samples: int) -> list[int]:
 def simulate(arch: ArchConfig, trace, context: int | None = None, tokens: int | None = None,
              mapping: str = "pim-gpt", overlap: bool = False, gpu: str | None = "t4",
              cpu: str | None = "xeon_gold_6154", baseline_dtype: str = "fp32", baseline_profile: str | None = None,
-             energy_variant: str = "v2", contexts: list[int] | None = None) -> dict:
+             energy_variant: str = "v2", contexts: list[int] | None = None, with_floor: bool = False) -> dict:
     """Run the PIM-GPT system and return the `pimsim run --json` object. `contexts` (explicit, e.g. sampled)
-    overrides context/tokens; each token is generated with that many keys in the KV cache."""
+    overrides context/tokens; each token is generated with that many keys in the KV cache. `with_floor` adds
+    the device floor of the same tokens (simulator/system/floor.py)."""
     from simulator.trace import trace_hash
 
     wall0 = time.perf_counter()
@@ -114,6 +115,12 @@ def simulate(arch: ArchConfig, trace, context: int | None = None, tokens: int | 
     # everything but the vector-matrix products: ASIC work, KV appends and embedding reads on PIM
     non_vmm = (stats.asic_dram_cycles + stats.pim_by_class["kv_append"] + stats.pim_by_class["embedding"]) * tck_s
     out["non_vmm_share"] = float(non_vmm / out["latency_s"]) if out["latency_s"] else 0.0
+    if with_floor:
+        from simulator.system.floor import token_floor_cycles
+
+        floor = np.array([token_floor_cycles(pm, c) for c in ctxs], dtype=np.int64)
+        out["floor"] = {"per_token_s": float(floor.mean() * tck_s), "cycles": [int(v) for v in floor],
+                        "ratio": float(per_tok.mean() / (floor.mean() * tck_s))}
     _add_energy(out, arch, stats, eng, energy_variant)
     _add_baselines(out, trace, ctxs, gpu, cpu, baseline_dtype, baseline_profile)
     out["wall_s"] = round(time.perf_counter() - wall0, 3)

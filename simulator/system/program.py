@@ -34,7 +34,8 @@ class Program:
         return Program(self.op, self.opsize, self.mask, self.bank, self.row + moves * row_offset)
 
 
-_ROW_OPS = np.array([Op.MAC_ABK, Op.MAC_SBK, Op.EWMUL, Op.COPY_BKGB, Op.COPY_GBBK, Op.WR_ABK, Op.R_MEM, Op.W_MEM],
+_ROW_OPS = np.array([Op.MAC_ABK, Op.MAC_SBK, Op.EWMUL, Op.COPY_BKGB, Op.COPY_GBBK, Op.COPY_GBBK_AB, Op.WR_ABK, Op.R_MEM,
+                     Op.W_MEM],
                     dtype=np.int64)
 
 
