@@ -241,3 +241,38 @@ def test_floor_is_below_simulated_latency(sets):
     stats = eng.run([15, 16, 17, 200])
     for tok in stats.tokens:
         assert 0 < token_floor_cycles(m, tok.ctx) <= tok.cycles
+
+
+# ------------------------------------------------------------------------------------------ reproduce checks
+
+
+def test_reproduce_published_checks_keys_types_and_floor(capsys, tmp_path):
+    import json
+
+    from simulator.cli import main
+
+    doc = tmp_path / "r.md"
+    doc.write_text("before\n<!-- reproduce-table:begin -->\nold\n<!-- reproduce-table:end -->\nafter\n")
+    assert main(["reproduce", "pim-gpt", "--models", "gpt2-small,gpt3-xl", "--samples", "1", "--check-contexts", "1",
+                 "--gpu", "none", "--cpu", "none", "--json", "--update-doc", str(doc)]) == 0
+    o = json.loads(capsys.readouterr().out)
+    c = o["published_checks"]
+    assert set(c) == {"non_vmm_share_gpt3_xl", "asic_100mhz_slowdown_max", "row_hit_rate_min",
+                      "channel_scaling_8_to_16", "data_movement_reduction"}
+    for k in ("non_vmm_share_gpt3_xl", "asic_100mhz_slowdown_max", "row_hit_rate_min", "channel_scaling_8_to_16"):
+        assert isinstance(c[k], float), k
+    assert 0 < c["non_vmm_share_gpt3_xl"] < 1 and 0 < c["row_hit_rate_min"] <= 1
+    assert c["asic_100mhz_slowdown_max"] > 0 and c["channel_scaling_8_to_16"] > 1  # slower ASIC, more channels
+    lo, hi = c["data_movement_reduction"]
+    assert isinstance(lo, float) and 1 < lo <= hi
+    assert c["row_hit_rate_min"] == min(m["row_hit_rate"] for m in o["models"])
+    runs = o["check_runs"]
+    assert c["channel_scaling_8_to_16"] == runs["channel_scaling"]["latency_8ch_s"] / \
+        runs["channel_scaling"]["latency_16ch_s"]
+    for m in o["models"]:
+        assert isinstance(m["floor_latency_s"], float) and isinstance(m["floor_ratio"], float)
+        assert 0 < m["floor_latency_s"] <= m["per_token_latency_s"]
+        assert m["floor_ratio"] == pytest.approx(m["per_token_latency_s"] / m["floor_latency_s"])
+    text = doc.read_text()
+    assert text.startswith("before\n") and text.endswith("after\n") and "old" not in text
+    assert "| gpt3-xl |" in text and "latency 8 ch / 16 ch" in text
