@@ -126,7 +126,7 @@ def test_v_rows_of_every_layer_stay_in_that_layer():
 def test_system_fast_equals_reference_in_every_mode(sets):
     """Tokens across a buffer flush (ctx 16) with refresh on: same cycles and counts in the per-token fast
     path and one command-by-command stream; the full log is protocol-clean."""
-    arch, m, eng = _toy(sets)
+    arch, _, eng = _toy(sets)
     ctxs = [15, 16, 17]
     fast = eng.run(ctxs)
     ref = eng.run_reference(ctxs)
