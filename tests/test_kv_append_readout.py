@@ -146,7 +146,7 @@ def test_bad_kv_config_is_one_line():
 
 # ------------------------------------------------------------------------------------------ read-out switch
 
-GATES = {  # aim-isa.md worked examples; with the switch off RDMAC16 follows the MAC16 at nCCD, no TMOD
+GATES = {  # the device's worked examples (docs/device-model.md semantics); with the switch off RDMAC16 follows the MAC16 at nCCD, no TMOD
     "rdmac_twice": ("AiM RD_MAC 0 0x1\nAiM RD_MAC 0 0x1\nAiM EOC\n", 40, 8,
                     [("TMOD", 1), ("RDMAC16", 33), ("RDMAC16", 36)], [("RDMAC16", 1), ("RDMAC16", 4)]),
     "gemv": ("AiM WR_GB 2 0 0x1\nAiM WR_BIAS 0 0x1\nAiM MAC_ABK 2 0x1 0\nAiM RD_MAC 0 0x1\nAiM EOC\n", 166, 134,

@@ -31,7 +31,7 @@ class Organisation(_Strict):
     queue_depth: PositiveInt = 33  # per-channel request queue of the AiM controller
     mac_lanes_bf16: PositiveInt = 16  # bf16 MACs per bank per column command
     # AiM reads its MAC accumulators (RDMAC16) and AF results (RDAF16) in register mode only, so every
-    # read-out costs a TMOD in and a TMOD out (aim-isa.md rule 5, docs/device-model.md). false: a PIM-GPT
+    # read-out costs a TMOD in and a TMOD out (docs/device-model.md, 'Modes'). false: a PIM-GPT
     # device whose accumulators are readable in bank (MAC) mode, without a mode switch (docs/device-model.md)
     readout_mode_switch: bool = True
 
@@ -145,7 +145,7 @@ class KvCache(_Strict):
     """How the PIM-GPT mapping writes the KV cache (docs/system.md 'KV append'; read by
     simulator/mapping/pim_gpt.py)."""
 
-    # single: v_t element by element, ACT / masked WRCP / PRE per touched row (pim-gpt.md [D]);
+    # single: v_t element by element, ACT / masked WRCP / PRE per touched row (docs/system.md [D]);
     # allbank: one all-bank open (ACT16) per V row, then one masked WRCP per bank;
     # buffered: the ASIC holds v of the last `v_buffer_tokens` tokens and flushes whole 32 B columns.
     # Default allbank: cheapest form that needs no ASIC buffer and no change to attention (docs/system.md).

@@ -11,7 +11,7 @@
   reserved for the full context when the model is loaded;
 - kv_append writes k_t into one bank (WR_GB + COPY_GBBK), then v_t into every V neuron's row, in the form
   `kv.v_append` selects (docs/system.md 'KV append'): `single` (one masked column copy per neuron row with its
-  own ACT/WRCP/PRE, pim-gpt.md [D]), `allbank` (one all-bank open per V row, then one masked copy per bank) or
+  own ACT/WRCP/PRE, docs/system.md [D]), `allbank` (one all-bank open per V row, then one masked copy per bank) or
   `buffered` (the ASIC keeps v of the last `kv.v_buffer_tokens` tokens, computes their share of p . V itself
   and flushes whole columns every `v_buffer_tokens` tokens);
 - embedding rows are read with conventional reads; layernorm, softmax, GELU, residuals, biases, RoPE and
@@ -276,7 +276,7 @@ class PimGptMapping:
     @lru_cache(maxsize=8192)
     def _append_rel(self, ctx: int) -> Program:
         """kv_append of the token whose KV cache holds `ctx` keys afterwards (rows relative to the layer block):
-        k_t, then v_t (the design's order, pim-gpt.md dataflow step 4; nothing in the data flow asks for
+        k_t, then v_t (the design's order, docs/system.md 'KV append'; nothing in the data flow asks for
         another). In `buffered` mode v_t only enters the ASIC's buffer; every `v_buffer_tokens`-th token
         flushes the buffer's whole columns."""
         t = ctx - 1

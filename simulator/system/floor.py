@@ -10,7 +10,7 @@ Per channel (every MAC_ABK and RD_MAC of the PIM-GPT mapping goes to all channel
     s  1 if the device needs a mode switch around each read-out (organisation.readout_mode_switch), else 0
     nCCD = max(nCCDS, nCCDL)
 
-Why each term is serial time on a channel (docs/device-model.md, aim-isa.md rules 4, 5, 7): MAC16s are at
+Why each term is serial time on a channel (docs/device-model.md, 'Controller semantics'): MAC16s are at
 least nCCD apart, and a read-out's RDMAC16 at least nCCD after the last MAC16; a new row needs PREA -> ACT16
 (nRP) -> first MAC16 (nRCDRDMAC), all after the old row's last MAC16 and with no MAC16 in between; RD_MAC
 blocks until its completion, and the next instruction arrives one cycle later; with mode switches, RDMAC16
