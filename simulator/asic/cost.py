@@ -123,6 +123,8 @@ def algorithm(op_kind: str, cfg: AsicConfig) -> Algorithm:
         return Algorithm(passes=(Pass(_op("int") + exp_chain(cfg) + add + recip_chain(cfg) + mul + mul),))
     if op_kind in ("residual_add", "bias_add", "vec_add"):
         return Algorithm(passes=(Pass(add),))
+    if op_kind == "axpy":  # y += a * x; rows = how many (a, x) pairs, e.g. buffered V rows times probabilities
+        return Algorithm(passes=(Pass(mul + add),))
     if op_kind == "exp":
         return Algorithm(passes=(Pass(exp_chain(cfg)),))
     if op_kind == "reciprocal":
@@ -133,7 +135,7 @@ def algorithm(op_kind: str, cfg: AsicConfig) -> Algorithm:
 
 
 ASIC_OPS = ("layernorm", "rmsnorm", "softmax", "gelu", "silu", "swiglu", "residual_add", "bias_add", "vec_add",
-            "partial_sum", "exp", "reciprocal", "rsqrt")
+            "axpy", "partial_sum", "exp", "reciprocal", "rsqrt")
 
 
 def _log2c(v: int) -> int:

@@ -44,6 +44,10 @@ class Organisation(_Strict):
     access_bytes: PositiveInt = Field(32, le=4096)  # one ISR "column" (one burst, one MAC16 operand chunk)
     global_buffer_bytes: PositiveInt = Field(2048, le=2**24)
     queue_depth: PositiveInt = Field(33, le=4096)  # per-channel request queue of the AiM controller
+    # AiM reads its MAC accumulators (RDMAC16) and AF results (RDAF16) in register mode only, so every
+    # read-out costs a TMOD in and a TMOD out (docs/device-model.md, 'Modes'). false: a PIM-GPT
+    # device whose accumulators are readable in bank (MAC) mode, without a mode switch (docs/device-model.md)
+    readout_mode_switch: bool = True
 
     @property
     def banks(self) -> int:
@@ -150,6 +154,27 @@ class MacUnit(_Strict):
     zero_skipping: StrictBool = False  # skip all-zero 32 B bursts / rows when the trace says they are zero
 
 
+class KvCache(_Strict):
+    """How the PIM-GPT mapping writes the KV cache (docs/system.md 'KV append'; read by
+    simulator/mapping/pim_gpt.py)."""
+
+    # single: v_t element by element, ACT / masked WRCP / PRE per touched row (docs/system.md [D]);
+    # allbank: one all-bank open (ACT16) per V row, then one masked WRCP per bank;
+    # buffered: the ASIC holds v of the last `v_buffer_tokens` tokens and flushes whole 32 B columns.
+    # Default allbank: cheapest form that needs no ASIC buffer and no change to attention (docs/system.md).
+    v_append: Literal["single", "allbank", "buffered"] = "allbank"
+    # tokens per flush in `buffered` mode: 16 bf16 positions fill one 32 B column of a V neuron's row
+    # (must be a multiple of access_bytes / 2; checked by the mapping)
+    v_buffer_tokens: PositiveInt = 16
+
+    @model_validator(mode="after")
+    def _check(self) -> KvCache:
+        if "v_buffer_tokens" in self.model_fields_set and self.v_append != "buffered":
+            raise ValueError("v_buffer_tokens applies only with v_append: buffered (remove it, or set "
+                             "kv.v_append=buffered)")
+        return self
+
+
 class ArchConfig(_Strict):
     """The whole system. Only `organisation` and `timing` matter to the device model."""
 
@@ -161,6 +186,7 @@ class ArchConfig(_Strict):
     refresh: Refresh = Field(default_factory=Refresh)
     controller: Controller = Field(default_factory=Controller)
     mac: MacUnit = Field(default_factory=MacUnit)
+    kv: KvCache = Field(default_factory=KvCache)
     # Sections owned by other modules stay plain data here; `simulator.config.loader.SECTION_MODELS`
     # validates them with their owner's model at load time (so their keys are checked before any run).
     asic: dict | None = None

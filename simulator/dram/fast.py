@@ -21,9 +21,9 @@ import numpy as np
 from numba import njit
 
 from simulator.config.schema import ArchConfig
-from simulator.dram.commands import MODE, N_CMDS, TOUCH, Cmd
+from simulator.dram.commands import N_CMDS, TOUCH, Cmd
 from simulator.dram.log import CommandLog, ReplayResult
-from simulator.dram.requests import K_ALLBANK, K_EOC, K_SINGLE, K_SYNC, decode_arrays
+from simulator.dram.requests import K_ALLBANK, K_EOC, K_SINGLE, K_SYNC, command_modes, decode_arrays
 from simulator.dram.timing import timing_arrays
 from simulator.trace.isr import IsrProgram
 
@@ -32,7 +32,6 @@ _ACT, _PRE, _PREA, _REFAB, _ACT4, _PRE4, _ACT16, _WRA16, _TMOD = (
     int(Cmd.WRA16), int(Cmd.TMOD))
 _EOC, _SYNC = int(Cmd.EOC), int(Cmd.SYNC)
 _TOUCH = np.array([TOUCH[c] for c in Cmd], dtype=np.int64)
-_MODE = np.array([MODE[c] for c in Cmd], dtype=np.int64)
 _IS_OPEN = np.array([c in (Cmd.ACT, Cmd.ACT4, Cmd.ACT16) for c in Cmd], dtype=np.int64)
 _IS_CLOSE = np.array([c in (Cmd.PRE, Cmd.PRE4, Cmd.PREA, Cmd.WRA16, Cmd.REFab) for c in Cmd], dtype=np.int64)
 _ROW_IN_LOG = np.array([c in (Cmd.ACT, Cmd.ACT4, Cmd.ACT16, Cmd.RD, Cmd.WR, Cmd.MAC, Cmd.MAC16, Cmd.AF16,
@@ -311,8 +310,8 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
                             cmd, cb, cr = _PREA, -1, -1
                         elif closed:
                             cmd, cb, cr = _ACT16, -1, row
-                        else:
-                            cmd, cb, cr = final, -1, row
+                        else:  # a single-bank final command (COPY_GBBK_AB's WRCP) goes to its own bank
+                            cmd, cb, cr = final, bank if touch[final] == 1 else -1, row
                     elif kind == K_SINGLE:
                         r = open_row[k, bank]
                         if r != -1 and r != row:
@@ -367,7 +366,7 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
                     continue
                 # the next request of this instruction is a pure row hit: start a burst
                 burst_from = j
-                pitch_first = _earliest(k, final, bank if kind == K_SINGLE else -1, st_bank, st_group, st_chan,
+                pitch_first = _earliest(k, final, bank if touch[final] == 1 else -1, st_bank, st_group, st_chan,
                                         acts, n_acts, faw, nb, bpg, touch, is_open)
                 if t + 1 > pitch_first:
                     pitch_first = t + 1
@@ -642,9 +641,11 @@ class FastEngine:
         completion = np.zeros(N_CMDS, np.int64)
         for name, v in cfg.completion.model_dump().items():
             completion[int(Cmd[name])] = v
+        modes = command_modes(org.readout_mode_switch)
+        mode_of = np.array([modes[c] for c in Cmd], dtype=np.int64)
         self._static = (org.channels, org.banks, org.banks_per_group, org.bank_groups, org.queue_depth,
                         tm.nREFI if cfg.refresh.enabled else 0, tm.nFAW if cfg.controller.enforce_faw else 0,
-                        rptr, rscope, rnext, rcyc, _TOUCH, _MODE, _IS_OPEN, _IS_CLOSE, _ROW_IN_LOG, completion,
+                        rptr, rscope, rnext, rcyc, _TOUCH, mode_of, _IS_OPEN, _IS_CLOSE, _ROW_IN_LOG, completion,
                         *decode_arrays())
 
     def run(self, op, opsize, mask, bank, row, keep_log: bool = False,

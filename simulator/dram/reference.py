@@ -16,9 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulator.config.schema import ArchConfig
-from simulator.dram.commands import COLUMN, MODE, MODE_ANY, MODE_BANK, MODE_REG, N_CMDS, OPENS, Cmd
+from simulator.dram.commands import COLUMN, MODE_ANY, MODE_BANK, MODE_REG, N_CMDS, OPENS, TOUCH, TOUCH_BANK, Cmd
 from simulator.dram.log import CommandLog, ReplayResult
-from simulator.dram.requests import DECODE, K_ALLBANK, K_EOC, K_NONE, K_SINGLE, K_SYNC, requests_per_channel
+from simulator.dram.requests import (DECODE, K_ALLBANK, K_EOC, K_NONE, K_SINGLE, K_SYNC, command_modes,
+                                     requests_per_channel)
 from simulator.dram.timing import SCOPE_CHANNEL, SCOPE_GROUP, build_constraints
 from simulator.trace.isr import IsrProgram, Op
 
@@ -66,6 +67,7 @@ class ChannelModel:
         self.ref_due = tm.nREFI if cfg.refresh.enabled else INF
         self.frfcfs = cfg.controller.conventional_scheduler == "frfcfs"
         self.completion = cfg.completion.model_dump()
+        self.mode_of = command_modes(org.readout_mode_switch)
         self.queue: deque[Request] = deque()
         self.counts = [0] * N_CMDS
         self.log: list[tuple[int, int, int, int, int]] | None = None
@@ -134,7 +136,7 @@ class ChannelModel:
                 return Cmd.PREA, -1, -1
             if any(r == -1 for r in self.open_row):
                 return Cmd.ACT16, -1, req.row
-            return req.final, -1, req.row
+            return req.final, req.bank if TOUCH[req.final] == TOUCH_BANK else -1, req.row
         if req.kind == K_SINGLE:
             r = self.open_row[req.bank]
             if r not in (-1, req.row):
@@ -153,7 +155,7 @@ class ChannelModel:
             if self.mode != MODE_BANK:
                 return Plan(tr, Cmd.TMOD, -1, -1, None, False)
             return Plan(tr, rc, -1, -1, None, False)
-        if MODE[cmd] != MODE_ANY and MODE[cmd] != self.mode:
+        if self.mode_of[cmd] != MODE_ANY and self.mode_of[cmd] != self.mode:
             return Plan(t, Cmd.TMOD, -1, -1, req, False)  # TMOD when the command itself would be legal
         return Plan(t, cmd, bank, row, req, cmd == req.final)
 

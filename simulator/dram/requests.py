@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulator.dram.commands import Cmd
+from simulator.dram.commands import MODE, MODE_ANY, Cmd
 from simulator.trace.isr import COLUMN_COUNT_OPS, Op
 
 # Request kinds: how the controller reaches the request's final (column) command.
 K_NONE = 0  # no DRAM request (host-side: GPR, CFR, EWADD)
 K_ALLBANK = 1  # PREA if another row is open anywhere, ACT16 if any bank is closed, then the command
+#               (on the request's own bank if the command is a single-bank one: COPY_GBBK_AB's WRCP)
 K_SINGLE = 2  # PRE / ACT on the request's own bank, then the command
 K_REG = 3  # register-mode command, no row needed
 K_EOC = 4
@@ -28,6 +29,7 @@ DECODE = {
     Op.MAC_SBK: (K_SINGLE, Cmd.MAC, False, False),
     Op.COPY_BKGB: (K_SINGLE, Cmd.RDCP, False, False),
     Op.COPY_GBBK: (K_SINGLE, Cmd.WRCP, False, False),
+    Op.COPY_GBBK_AB: (K_ALLBANK, Cmd.WRCP, False, False),
     Op.WR_GB: (K_REG, Cmd.WRGB, False, False),
     Op.WR_BIAS: (K_REG, Cmd.WRMAC16, False, False),
     Op.RD_MAC: (K_REG, Cmd.RDMAC16, False, True),
@@ -44,6 +46,15 @@ DECODE = {
     Op.W_CFR: (K_NONE, Cmd.EOC, False, False),
     Op.DELAY: (K_NONE, Cmd.EOC, False, False),
 }
+
+
+def command_modes(readout_mode_switch: bool = True) -> dict[Cmd, int]:
+    """Mode each command needs on this device: `commands.MODE`, except that a device without read-out mode
+    switches (`organisation.readout_mode_switch: false`) reads RDMAC16 / RDAF16 in either mode."""
+    modes = dict(MODE)
+    if not readout_mode_switch:
+        modes[Cmd.RDMAC16] = modes[Cmd.RDAF16] = MODE_ANY
+    return modes
 
 
 def requests_per_channel(op: int, opsize: int) -> int:

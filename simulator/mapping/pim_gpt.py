@@ -9,8 +9,11 @@
 - the K cache is row-major (one key vector per bank segment, keys of consecutive tokens in consecutive
   banks), the V cache column-major (one V "neuron" (head, dim) per bank, positions along its row); both are
   reserved for the full context when the model is loaded;
-- kv_append writes k_t into one bank (WR_GB + COPY_GBBK) and v_t into every V neuron's row (one column copy
-  per neuron row: ACT/WRCP/PRE per touched row, [D]);
+- kv_append writes k_t into one bank (WR_GB + COPY_GBBK), then v_t into every V neuron's row, in the form
+  `kv.v_append` selects (docs/system.md 'KV append'): `single` (one masked column copy per neuron row with its
+  own ACT/WRCP/PRE, docs/system.md [D]), `allbank` (one all-bank open per V row, then one masked copy per bank) or
+  `buffered` (the ASIC keeps v of the last `kv.v_buffer_tokens` tokens, computes their share of p . V itself
+  and flushes whole columns every `v_buffer_tokens` tokens);
 - embedding rows are read with conventional reads; layernorm, softmax, GELU, residuals, biases, RoPE and
   partial-sum reduction run on the ASIC.
 `packed=False` gives the AiM/CENT-style alternative ("aim-rows"): every segment starts a new row.
@@ -108,6 +111,13 @@ class PimGptMapping:
         self.hd = attn.head_dim if attn else m.head_dim
         self.ctx_limit = m.context_limit
         self._value_out_passes = (Pass(self._VALUE_OUT, self.heads * self.hd),)
+        kv = arch.kv
+        self.v_append = kv.v_append
+        self.v_buffer = kv.v_buffer_tokens if kv.v_append == "buffered" else 1
+        if self.v_append == "buffered" and self.v_buffer % (self.col_bytes // 2):
+            raise PimsimError(f"arch {arch.name}: kv.v_buffer_tokens: must be a multiple of {self.col_bytes // 2} "
+                              f"(bf16 values per {self.col_bytes} B column, so a flush writes whole columns), "
+                              f"got {self.v_buffer}")
         self._place()
 
     # ---------------------------------------------------------------------------------------- placement
@@ -262,28 +272,57 @@ class PimGptMapping:
 
     @lru_cache(maxsize=8192)
     def _append_rel(self, ctx: int) -> Program:
+        """kv_append of the token whose KV cache holds `ctx` keys afterwards (rows relative to the layer block):
+        k_t, then v_t (the design's order, docs/system.md 'KV append'; nothing in the data flow asks for
+        another). In `buffered` mode v_t only enters the ASIC's buffer; every `v_buffer_tokens`-th token
+        flushes the buffer's whole columns."""
         t = ctx - 1
-        slot, ch, bank = t // self.CB, (t % self.CB) // self.B, t % self.B
         b = ProgramBuilder()
-        # v_t first (every channel alike), then k_t (one channel): the fast engine keeps the channels in
-        # one state class through the long v_t part
-        # v_t: one element per V neuron, i.e. one column copy into every bank, for every neuron slot
-        lay = self.v_layout
-        p = t // lay.gb_elems
-        targets = [(q, bk) for q in range(lay.n_slots) for bk in range(self.B)]
-        for i in range(0, len(targets), self.cols_per_row):
-            chunk = targets[i:i + self.cols_per_row]
-            b.add(Op.WR_GB, len(chunk), self.full)
-            for q, bk in chunk:
-                b.add(Op.COPY_GBBK, 1, self.full, bk, self.v_base + int(lay.seg_row[lay.segment_index(p, q)]))
-        # k_t: into one bank of one channel, one segment per KV head
+        self._append_k(b, t)
+        if self.v_append != "buffered":
+            self._append_v(b, t, 1)
+        elif (t + 1) % self.v_buffer == 0:
+            self._append_v(b, t + 1 - self.v_buffer, self.v_buffer)
+        return b.build()
+
+    def _append_k(self, b: ProgramBuilder, t: int) -> None:
+        """k_t into one bank of one channel, one segment (whole columns) per KV head."""
+        slot, ch, bank = t // self.CB, (t % self.CB) // self.B, t % self.B
         heads_per_gb = max(1, self.cols_per_row // self.k_hd_cols)
         for h0 in range(0, self.kv_heads, heads_per_gb):
             hs = range(h0, min(self.kv_heads, h0 + heads_per_gb))
             b.add(Op.WR_GB, len(hs) * self.k_hd_cols, 1 << ch)
             for h in hs:
                 b.add(Op.COPY_GBBK, self.k_hd_cols, 1 << ch, bank, self.k_base + self.k_row(slot, h))
-        return b.build()
+
+    def _append_v(self, b: ProgramBuilder, t0: int, n: int) -> None:
+        """Positions t0 .. t0+n-1 of every V neuron (all channels alike): per neuron row, the columns holding
+        them go GB -> bank. n = 1 writes one 2 B element of a 32 B column (a masked write, docs/system.md);
+        `single` opens each bank's row on its own (ACT/WRCP/PRE per bank), the others open the row in all
+        banks at once (COPY_GBBK_AB: PREA/ACT16 once, then a row-hit WRCP per bank)."""
+        lay = self.v_layout
+        op = Op.COPY_GBBK if self.v_append == "single" else Op.COPY_GBBK_AB
+        gb_cols = self.gb_bytes // self.col_bytes
+        for p in range(t0 // lay.gb_elems, (t0 + n - 1) // lay.gb_elems + 1):
+            lo, hi = max(t0, p * lay.gb_elems), min(t0 + n, (p + 1) * lay.gb_elems)
+            cols = (hi - 1) // lay.col_elems - lo // lay.col_elems + 1  # columns of the row segment touched
+            targets = [(q, bk) for q in range(lay.n_slots) for bk in range(self.B)]
+            per_chunk = max(1, gb_cols // cols)
+            for i in range(0, len(targets), per_chunk):
+                chunk = targets[i:i + per_chunk]
+                b.add(Op.WR_GB, len(chunk) * cols, self.full)
+                for q, bk in chunk:
+                    b.add(op, cols, self.full, bk, self.v_base + int(lay.seg_row[lay.segment_index(p, q)]))
+
+    def v_buffered(self, ctx: int) -> int:
+        """Positions whose v sits in the ASIC's buffer (not yet in PIM) after this token's append."""
+        return ctx % self.v_buffer if self.v_append == "buffered" else 0
+
+    def v_pending(self, ctx: int) -> int:
+        """Cached positions (before the current token) whose v is still in the ASIC's buffer when this token's
+        p . V runs: the current token's own K/V write (a flush among them) runs in the PIM's idle time after it
+        (docs/system.md 'Token graph'), so its p . V sees the buffer as the previous token left it."""
+        return (ctx - 1) % self.v_buffer if self.v_append == "buffered" else 0
 
     def _lookup_program(self, table: str, index: int) -> Program:
         """Conventional reads of one embedding row (neuron `index` of the table's layout)."""
@@ -436,6 +475,12 @@ class PimGptMapping:
         ops = _op_counts("vec_add", n, self.asic, (("rows", 2),))
         st = self._VALUE_OUT
         passes = self._value_out_passes
+        n_buf = self.v_pending(ctx)
+        if n_buf:  # v rows still in the ASIC's buffer: p_j * v_j added on the ASIC (PIM sees zero p_j there)
+            st = (("valu", st[0][1] + 2 * n_buf),)
+            passes = (Pass(st, n),)
+            axpy = dict(_op_counts("axpy", n, self.asic, (("rows", n_buf),)))
+            ops = tuple(sorted((k, v + axpy.pop(k, 0)) for k, v in ops)) + tuple(sorted(axpy.items()))
         if tile < 0:
             return AsicJob(name, "attn_value", passes, deps, ops=ops)
         ro = self._value_readouts(ctx - 1, self._value_rel(ctx - 1))

@@ -56,12 +56,13 @@ def simulate(arch: ArchConfig, trace, context: int | None = None, tokens: int | 
              mapping: str = "pim-gpt", overlap: bool | None = None, gpu: str | None = "t4",
              cpu: str | None = "xeon_gold_6154", baseline_dtype: str = "fp32", baseline_profile: str | None = None,
              energy_variant: str = "v2", contexts: list[int] | None = None, timeline: bool = False,
-             on_token=None) -> dict:
+             on_token=None, with_floor: bool = False) -> dict:
     """Run the PIM-GPT system and return the `pimsim run --json` object. `contexts` (explicit, e.g. sampled)
     overrides context/tokens; each token is generated with that many keys in the KV cache. `overlap` None
     takes `asic.overlap` from the arch config. `timeline`: keep the first token's resource timeline
     (returned under the key "timeline"; `pimsim run --timeline FILE` writes it). `on_token()`, if given, is
-    called after each simulated token (progress display)."""
+    called after each simulated token (progress display). `with_floor` adds the device floor of the same
+    tokens (simulator/system/floor.py)."""
     from simulator.trace import trace_hash
 
     wall0 = time.perf_counter()
@@ -79,6 +80,13 @@ def simulate(arch: ArchConfig, trace, context: int | None = None, tokens: int | 
     out["trace_hash"] = trace_hash(trace)
     add_energy(out, arch, stats, eng.asic_clock_ghz, energy_variant)
     add_baselines(out, trace, ctxs, gpu, cpu, baseline_dtype, baseline_profile)
+    if with_floor:
+        from simulator.system.floor import token_floor_cycles
+
+        tck_s = arch.timing.tck_ns * 1e-9
+        floor = np.array([token_floor_cycles(pm, c) for c in ctxs], dtype=np.int64)
+        out["floor"] = {"per_token_s": float(floor.mean() * tck_s), "cycles": [int(v) for v in floor],
+                        "ratio": float(out["per_token_latency_s"] / (floor.mean() * tck_s))}
     if timeline:
         out["timeline"] = stats.timeline
     out["wall_s"] = round(time.perf_counter() - wall0, 3)

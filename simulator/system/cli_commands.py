@@ -11,20 +11,15 @@ from simulator.cli_support import (
     int_in,
     non_empty,
     output_dir,
-    progress,
     strict_json,
     write_atomic,
 )
 from simulator.errors import PimsimError
 from simulator.mapping.pim_gpt import MAPPINGS
+from simulator.trace.zoo import PIM_GPT_MODELS
 
-PIM_GPT_MODELS = ("gpt2-small", "gpt2-medium", "gpt2-large", "gpt2-xl", "gpt3-small", "gpt3-medium",
-                  "gpt3-large", "gpt3-xl")
-# Published ranges (pim-gpt.md): speedup and energy-efficiency gain over the T4 GPU and the Xeon 6154 CPU.
 #: --samples bound: contexts are distinct integers in 1..limit, and the PIM-GPT models' limit is 2048
 MAX_SAMPLES = 2048
-PAPER = {"speedup_gpu": (41, 137), "speedup_cpu": (631, 1074), "ee_gain_gpu_v2": (123, 383),
-         "ee_gain_cpu_v2": (320, 602), "ee_gain_gpu_v1": (339, 1085), "ee_gain_cpu_v1": (890, 1632)}
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -72,7 +67,12 @@ def register(sub) -> None:
     r.add_argument("--samples", type=int_in(1, MAX_SAMPLES), default=8,
                    help="contexts sampled evenly over 1..limit to estimate the generation average "
                         f"(default 8, at most {MAX_SAMPLES})")
-    r.add_argument("--models", default=",".join(PIM_GPT_MODELS), help="comma-separated subset")
+    r.add_argument("--models", type=non_empty, default=",".join(PIM_GPT_MODELS), help="comma-separated subset")
+    r.add_argument("--check-contexts", type=int_in(1, MAX_SAMPLES), default=2,
+                   help="contexts per model for the ASIC 1 GHz vs 100 MHz check (default 2)")
+    r.add_argument("--markdown", action="store_true", help="print the tables as markdown (docs/reproduction.md)")
+    r.add_argument("--update-doc", type=non_empty, default=None, metavar="FILE",
+                   help="rewrite the table between the reproduce-table markers of FILE (docs/reproduction.md)")
     _common(r)
     r.set_defaults(func=_reproduce)
 
@@ -185,55 +185,30 @@ def print_report(o: dict) -> None:
 
 
 def _reproduce(args) -> int:
-    from simulator.config import load_arch
-    from simulator.system.api import load_model_trace, sampled_contexts, simulate
-    from simulator.trace.zoo import MODEL_ZOO
+    from simulator.system.reproduce import markdown, print_text, reproduce_pim_gpt, update_doc
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     if not models:
         raise PimsimError(f"--models: no model named; give a comma-separated subset of {', '.join(PIM_GPT_MODELS)}")
-    for name in models:
-        if name not in MODEL_ZOO:
-            raise PimsimError(f"--models: unknown model {name!r} (known: {', '.join(MODEL_ZOO)})")
     if len(set(models)) != len(models):
         raise PimsimError(f"--models: a model is named twice in {args.models!r}")
-    arch = load_arch(args.arch, args.set)
-    rows = []
-    for name in progress(models, len(models), "reproduce", not args.json):
-        trace = load_model_trace(name)
-        ctxs = sampled_contexts(trace.header.model.context_limit, args.samples)
-        kw = dict(mapping=args.mapping, overlap=_overlap(args.overlap), gpu=_none(args.gpu), cpu=_none(args.cpu),
-                  baseline_dtype=args.baseline_dtype, contexts=ctxs)
-        o = simulate(arch, trace, **kw)
-        row = {"model": name, "per_token_latency_s": o["per_token_latency_s"], "contexts": ctxs,
-               "speedup_gpu": o["speedup"].get("gpu"), "speedup_cpu": o["speedup"].get("cpu"),
-               "ee_gain_gpu": o.get("energy_efficiency_gain", {}).get("gpu"),
-               "ee_gain_cpu": o.get("energy_efficiency_gain", {}).get("cpu"),
-               "energy_per_token_j": o.get("energy_per_token_j"),
-               "energy_per_token_j_v1": o.get("energy_per_token_j_v1"),
-               "non_vmm_share": o["non_vmm_share"], "row_hit_rate": o["row_hit_rate"],
-               "gpu_latency_s": o["baselines"].get("gpu", {}).get("latency_s"),
-               "cpu_latency_s": o["baselines"].get("cpu", {}).get("latency_s")}
-        if row["energy_per_token_j_v1"] and row["ee_gain_gpu"]:
-            scale = row["energy_per_token_j"] / row["energy_per_token_j_v1"]
-            row["ee_gain_gpu_v1"] = row["ee_gain_gpu"] * scale
-            row["ee_gain_cpu_v1"] = row["ee_gain_cpu"] * scale if row["ee_gain_cpu"] else None
-        rows.append(row)
-    result = {"paper": "PIM-GPT (arXiv 2310.09385)", "published_ranges": PAPER, "arch": arch.name,
-              "samples": args.samples, "models": rows}
+    if args.update_doc:
+        input_file(args.update_doc, "--update-doc")  # checked before the runs, so nothing computed is lost
+    bar = Progress(len(models), "reproduce", not args.json, unit="model")
+    try:
+        result = reproduce_pim_gpt(args.arch, args.set, models, samples=args.samples,
+                                   check_contexts=args.check_contexts, mapping=args.mapping,
+                                   overlap=_overlap(args.overlap), gpu=_none(args.gpu), cpu=_none(args.cpu),
+                                   baseline_dtype=args.baseline_dtype, on_model=bar)
+    finally:
+        bar.close()
+    if args.update_doc:
+        update_doc(args.update_doc, result)
     if args.json:
         sys.stdout.write(strict_json(result, "the reproduction result", sort_keys=True) + "\n")
-        return 0
-    print(f"PIM-GPT reproduction on {arch.name} (per-token latency averaged over {args.samples} contexts in 1..limit)")
-    hdr = ("model", "latency/token", "x T4", "x Xeon", "EE x T4", "EE x Xeon", "EE v1 x T4", "EE v1 x Xeon")
-    print("  " + f"{hdr[0]:<12s}" + "".join(f"{h:>13s}" for h in hdr[1:]))
-    for r in rows:
-        vals = [_fmt_s(r["per_token_latency_s"])] + [f"{r.get(k) or float('nan'):.1f}" for k in (
-            "speedup_gpu", "speedup_cpu", "ee_gain_gpu", "ee_gain_cpu", "ee_gain_gpu_v1", "ee_gain_cpu_v1")]
-        print("  " + f"{r['model']:<12s}" + "".join(f"{v:>13s}" for v in vals))
-    p = PAPER
-    print("  " + f"{'paper':<12s}{'':>13s}" + "".join(f"{f'{a}-{b}':>13s}" for a, b in (
-        p["speedup_gpu"], p["speedup_cpu"], p["ee_gain_gpu_v2"], p["ee_gain_cpu_v2"], p["ee_gain_gpu_v1"],
-        p["ee_gain_cpu_v1"])))
+    elif args.markdown:
+        sys.stdout.write(markdown(result))
+    else:
+        print_text(result)
     return 0
 

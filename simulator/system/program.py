@@ -45,7 +45,8 @@ class Program:
         return out
 
 
-_ROW_OPS = np.array([Op.MAC_ABK, Op.MAC_SBK, Op.EWMUL, Op.COPY_BKGB, Op.COPY_GBBK, Op.WR_ABK, Op.R_MEM, Op.W_MEM],
+_ROW_OPS = np.array([Op.MAC_ABK, Op.MAC_SBK, Op.EWMUL, Op.COPY_BKGB, Op.COPY_GBBK, Op.COPY_GBBK_AB, Op.WR_ABK, Op.R_MEM,
+                     Op.W_MEM],
                     dtype=np.int64)
 _ROW_LUT = np.zeros(max(int(o) for o in Op) + 1, np.int64)  # 1 for the row-addressed instructions
 _ROW_LUT[_ROW_OPS] = 1

@@ -40,6 +40,10 @@ class Op(IntEnum):
     R_GPR = 19
     W_CFR = 20
     DELAY = 21  # internal, not in the text format: the host waits `opsize` cycles (e.g. ASIC compute)
+    # internal, not in the text format: GB -> bank copy (WRCP on `bank`) into a row opened in ALL banks
+    # (PREA / ACT16 as for an all-bank command), so copies into the same row of other banks are row hits.
+    # AiM's ISR has no such instruction; PIM-GPT's controller issues DRAM commands itself (docs/device-model.md)
+    COPY_GBBK_AB = 22
 
 
 # CFR register that selects the activation-function look-up-table row (the AiM CFR map is not public;
@@ -72,7 +76,8 @@ _HOST_FORMS = {
     ("R", "GPR"): (Op.R_GPR, ("gpr",)),
     ("W", "CFR"): (Op.W_CFR, ("cfr", "value")),
 }
-COLUMN_COUNT_OPS = frozenset({Op.MAC_ABK, Op.MAC_SBK, Op.WR_GB, Op.EWMUL, Op.COPY_BKGB, Op.COPY_GBBK})
+COLUMN_COUNT_OPS = frozenset({Op.MAC_ABK, Op.MAC_SBK, Op.WR_GB, Op.EWMUL, Op.COPY_BKGB, Op.COPY_GBBK,
+                              Op.COPY_GBBK_AB})
 
 
 @dataclass(frozen=True)
