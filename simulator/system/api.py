@@ -55,7 +55,8 @@ def sampled_contexts(limit: int, samples: int) -> list[int]:
 def simulate(arch: ArchConfig, trace, context: int | None = None, tokens: int | None = None,
              mapping: str = "pim-gpt", overlap: bool = False, gpu: str | None = "t4",
              cpu: str | None = "xeon_gold_6154", baseline_dtype: str = "fp32", baseline_profile: str | None = None,
-             energy_variant: str = "v2", contexts: list[int] | None = None) -> dict:
+             energy_variant: str = "v2", contexts: list[int] | None = None, baseline_stack: str = "hf-generate",
+             baseline_threads: int | None = None) -> dict:
     """Run the PIM-GPT system and return the `pimsim run --json` object. `contexts` (explicit, e.g. sampled)
     overrides context/tokens; each token is generated with that many keys in the KV cache."""
     from simulator.trace import trace_hash
@@ -115,7 +116,7 @@ def simulate(arch: ArchConfig, trace, context: int | None = None, tokens: int | 
     non_vmm = (stats.asic_dram_cycles + stats.pim_by_class["kv_append"] + stats.pim_by_class["embedding"]) * tck_s
     out["non_vmm_share"] = float(non_vmm / out["latency_s"]) if out["latency_s"] else 0.0
     _add_energy(out, arch, stats, eng, energy_variant)
-    _add_baselines(out, trace, ctxs, gpu, cpu, baseline_dtype, baseline_profile)
+    _add_baselines(out, trace, ctxs, gpu, cpu, baseline_dtype, baseline_profile, baseline_stack, baseline_threads)
     out["wall_s"] = round(time.perf_counter() - wall0, 3)
     return out
 
@@ -151,39 +152,39 @@ def _sample(ctxs: list[int], most: int = 17) -> list[int]:
     return [ctxs[i] for i in idx]
 
 
-def _add_baselines(out: dict, trace, ctxs, gpu, cpu, dtype, profile) -> None:
-    from simulator.baselines import load_preset, predict
+def _add_baselines(out: dict, trace, ctxs, gpu, cpu, dtype, profile, stack, threads) -> None:
+    from simulator.baselines.summary import baseline_summary, speedup_ranges
     from simulator.baselines.workload import workload_from_trace
 
     base = {}
     sample = _sample(ctxs)
     for role, preset in (("gpu", gpu), ("cpu", cpu)):
-        if not preset:
-            continue
-        p = load_preset(preset)
-        res = [predict(p, workload_from_trace(trace, c, dtype)) for c in sample]
-        base[role] = {"name": p.name, "preset": preset, "dtype": dtype,
-                      "latency_s": float(np.mean([r.latency_s for r in res])),
-                      "energy_j": float(np.mean([r.energy_j for r in res]))}
+        if preset:
+            base[role] = baseline_summary(preset, lambda c: workload_from_trace(trace, c, dtype, stack=stack), sample,
+                                          dtype, stack, threads if role == "cpu" else None)
     if profile:
         from simulator.baselines.profile import load_profile, profile_result
 
         r = profile_result(load_profile(profile))
         base["measured"] = {"name": r.name, "preset": str(profile), "latency_s": r.latency_s,
-                            "energy_j": r.energy_j}
+                            "energy_j": r.energy_j, "stack": r.stack, "threads": r.threads}
     out["baselines"] = base
     pim_lat = out["per_token_latency_s"]
     out["speedup"] = {k: v["latency_s"] / pim_lat for k, v in base.items()}
     if "energy_per_token_j" in out:
         out["energy_efficiency_gain"] = {k: v["energy_j"] / out["energy_per_token_j"] for k, v in base.items()
                                          if v.get("energy_j")}
+    ranges = speedup_ranges(base, pim_lat, out.get("energy_per_token_j"))
+    out["speedup_range"] = ranges["speedup"]
+    if "energy_per_token_j" in out:
+        out["energy_efficiency_gain_range"] = ranges["energy_efficiency_gain"]
 
 
 def run_point(point: dict) -> dict:
     """One sweep point (see simulator/sweep): {arch, set, model | trace, context, tokens, mapping, overlap,
-    gpu, cpu, baseline_dtype} -> the `pimsim run --json` object."""
+    gpu, cpu, baseline_dtype, baseline_stack, baseline_threads} -> the `pimsim run --json` object."""
     known = {"arch", "set", "model", "trace", "context", "tokens", "mapping", "overlap", "gpu", "cpu",
-             "baseline_dtype", "energy_variant"}
+             "baseline_dtype", "baseline_stack", "baseline_threads", "energy_variant"}
     extra = set(point) - known
     if extra:
         raise PimsimError(f"sweep point: unknown key(s) {', '.join(sorted(extra))} (known: {', '.join(sorted(known))})")
@@ -193,6 +194,8 @@ def run_point(point: dict) -> dict:
                     mapping=point.get("mapping", "pim-gpt"), overlap=bool(point.get("overlap", False)),
                     gpu=point.get("gpu", "t4"), cpu=point.get("cpu", "xeon_gold_6154"),
                     baseline_dtype=point.get("baseline_dtype", "fp32"),
+                    baseline_stack=point.get("baseline_stack", "hf-generate"),
+                    baseline_threads=point.get("baseline_threads"),
                     energy_variant=point.get("energy_variant", "v2"))
 
 

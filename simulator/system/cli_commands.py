@@ -27,6 +27,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cpu", default="xeon_gold_6154", help="CPU baseline preset (default xeon_gold_6154)")
     p.add_argument("--baseline-dtype", choices=["fp32", "fp16", "bf16", "int8"], default="fp32",
                    help="dtype the baselines run in (default fp32: unoptimised PyTorch)")
+    p.add_argument("--stack", choices=["hf-generate", "hf-forward", "optimized"], default="hf-generate",
+                   help="software stack of the baselines (default hf-generate; docs/baselines.md)")
+    p.add_argument("--cpu-threads", type=int, default=None,
+                   help="threads of the CPU baseline (default: the preset's, e.g. 18 for xeon_gold_6154)")
     p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
 
 
@@ -74,7 +78,8 @@ def _run(args) -> int:
     trace = load_model_trace(args.model or (None if args.trace else "gpt2-small"), args.trace)
     out = simulate(arch, trace, context=args.context, tokens=args.tokens, mapping=args.mapping, overlap=args.overlap,
                    gpu=_none(args.gpu), cpu=_none(args.cpu), baseline_dtype=args.baseline_dtype,
-                   baseline_profile=args.baseline_profile, energy_variant=args.energy_variant)
+                   baseline_profile=args.baseline_profile, energy_variant=args.energy_variant,
+                   baseline_stack=args.stack, baseline_threads=args.cpu_threads)
     if args.functional:
         out["functional"] = _functional(args, arch, out)
     if args.out:
@@ -132,6 +137,8 @@ def print_report(o: dict) -> None:
         if "energy_efficiency_gain" in o:
             print(f"  {'PIM energy-efficiency gain':<26s} {'':>12s}"
                   + "".join(f" {o['energy_efficiency_gain'].get(k, float('nan')):>15.1f}x" for k in o["baselines"]))
+        _print_ranges(o)
+        print("  baselines: " + "; ".join(_baseline_label(v) for v in o["baselines"].values()))
     if "energy_j" in o:
         print(f"\n  energy {o['energy_j']:.4g} J ({o['energy_variant']}; table {o['energy_table_hash']}): "
               + ", ".join(f"{k} {v / o['energy_j'] * 100:.0f}%" for k, v in o["energy_breakdown"].items() if v > 0))
@@ -140,6 +147,20 @@ def print_report(o: dict) -> None:
         print(f"\n  functional: {f['tokens']} tokens, greedy agreement {f['token_agreement'] * 100:.1f} %, logits max "
               f"rel err {f['logits_max_rel_err']:.2e}, mean {f['logits_mean_rel_err']:.2e}")
     print(f"\n  simulated in {o['wall_s']:.2f} s wall")
+
+
+def _baseline_label(b: dict) -> str:
+    threads = f", {b['threads']} threads" if b.get("threads") else ""
+    return f"{b['name']} ({b.get('stack', '?')}{threads}, {b.get('dtype', 'measured')})"
+
+
+def _print_ranges(o: dict) -> None:
+    """The speedup / energy-efficiency range that the presets' documented low/high estimates give."""
+    for key, label in (("speedup_range", "speedup range"), ("energy_efficiency_gain_range", "EE-gain range")):
+        rng = o.get(key) or {}
+        if rng:
+            print(f"  {label + ' (estimates)':<26s} {'':>12s}"
+                  + "".join(f" {f'{rng[k][0]:.1f}-{rng[k][1]:.1f}x' if k in rng else '':>16s}" for k in o["baselines"]))
 
 
 def _reproduce(args) -> int:
@@ -153,7 +174,8 @@ def _reproduce(args) -> int:
         trace = load_model_trace(name)
         ctxs = sampled_contexts(trace.header.model.context_limit, args.samples)
         kw = dict(mapping=args.mapping, overlap=args.overlap, gpu=_none(args.gpu), cpu=_none(args.cpu),
-                  baseline_dtype=args.baseline_dtype, contexts=ctxs)
+                  baseline_dtype=args.baseline_dtype, contexts=ctxs, baseline_stack=args.stack,
+                  baseline_threads=args.cpu_threads)
         o = simulate(arch, trace, **kw)
         row = {"model": name, "per_token_latency_s": o["per_token_latency_s"], "contexts": ctxs,
                "speedup_gpu": o["speedup"].get("gpu"), "speedup_cpu": o["speedup"].get("cpu"),
@@ -163,14 +185,20 @@ def _reproduce(args) -> int:
                "energy_per_token_j_v1": o.get("energy_per_token_j_v1"),
                "non_vmm_share": o["non_vmm_share"], "row_hit_rate": o["row_hit_rate"],
                "gpu_latency_s": o["baselines"].get("gpu", {}).get("latency_s"),
-               "cpu_latency_s": o["baselines"].get("cpu", {}).get("latency_s")}
+               "cpu_latency_s": o["baselines"].get("cpu", {}).get("latency_s"),
+               "speedup_gpu_range": o.get("speedup_range", {}).get("gpu"),
+               "speedup_cpu_range": o.get("speedup_range", {}).get("cpu"),
+               "ee_gain_gpu_range": o.get("energy_efficiency_gain_range", {}).get("gpu"),
+               "ee_gain_cpu_range": o.get("energy_efficiency_gain_range", {}).get("cpu"),
+               "baselines": {k: {f: v.get(f) for f in ("name", "stack", "threads", "threads_source", "dtype")}
+                             for k, v in o["baselines"].items()}}
         if row["energy_per_token_j_v1"] and row["ee_gain_gpu"]:
             scale = row["energy_per_token_j"] / row["energy_per_token_j_v1"]
             row["ee_gain_gpu_v1"] = row["ee_gain_gpu"] * scale
             row["ee_gain_cpu_v1"] = row["ee_gain_cpu"] * scale if row["ee_gain_cpu"] else None
         rows.append(row)
     result = {"paper": "PIM-GPT (arXiv 2310.09385)", "published_ranges": PAPER, "arch": arch.name,
-              "samples": args.samples, "models": rows}
+              "samples": args.samples, "stack": args.stack, "cpu_threads": args.cpu_threads, "models": rows}
     if args.json:
         json.dump(result, sys.stdout, sort_keys=True)
         sys.stdout.write("\n")
@@ -186,6 +214,18 @@ def _reproduce(args) -> int:
     print("  " + f"{'paper':<12s}{'':>13s}" + "".join(f"{f'{a}-{b}':>13s}" for a, b in (
         p["speedup_gpu"], p["speedup_cpu"], p["ee_gain_gpu_v2"], p["ee_gain_cpu_v2"], p["ee_gain_gpu_v1"],
         p["ee_gain_cpu_v1"])))
+    if any(r.get("speedup_gpu_range") or r.get("speedup_cpu_range") for r in rows):
+        print("  range from the presets' documented low/high estimates:")
+        for r in rows:
+            vals = [f"{x[0]:.0f}-{x[1]:.0f}" if x else "" for x in (
+                r.get("speedup_gpu_range"), r.get("speedup_cpu_range"), r.get("ee_gain_gpu_range"),
+                r.get("ee_gain_cpu_range"))]
+            print("  " + f"{r['model']:<12s}{'':>13s}" + "".join(f"{v:>13s}" for v in vals))
+    if rows:
+        b = rows[0]["baselines"]
+        print("  baselines: " + "; ".join(f"{k} {v['name']} ({v['stack']}"
+                                          + (f", {v['threads']} threads: {v.get('threads_source')}" if v.get("threads")
+                                             else "") + ")" for k, v in b.items()))
     return 0
 
 
