@@ -43,6 +43,10 @@ def register(subparsers) -> None:
     me.add_argument("--json", action="store_true", help="print JSON")
     me.set_defaults(func=_measure)
 
+    pu = sub.add_parser("published", help="the presets against published batch-1 decode latencies")
+    pu.add_argument("--json", action="store_true", help="print JSON")
+    pu.set_defaults(func=_published)
+
     ca = sub.add_parser("calibrate", help="(re)measure the local preset: STREAM bandwidth, PyTorch overheads")
     ca.add_argument("--threads", type=int, default=None)
     ca.add_argument("-o", "--output", help="also write the preset YAML here")
@@ -122,6 +126,14 @@ def _measure(args) -> int:
               f"{prof.threads} threads]: {prof.ms_per_token:.3f} ms/token (best of {prof.repeats}; median "
               f"{prof.ms_per_token_median:.3f}; load {prof.host['load_avg_before'][0]:.2f}){power}"
               + (f"; wrote {args.output}" if args.output else ""), file=sys.stdout)
+    return 0
+
+
+def _published(args) -> int:
+    from simulator.baselines.published import check_entry, load_published, table
+
+    rows = [check_entry(e) for e in load_published()]
+    print(json.dumps(rows, indent=2) if args.json else table(rows))
     return 0
 
 
