@@ -11,8 +11,17 @@ import pytest
 import yaml
 
 from simulator.baselines import (
-    BaselineOp, ModelShape, list_presets, load_preset, load_profile, model_shape, predict, profile_result,
-    save_profile, totals, workload_from_model,
+    BaselineOp,
+    ModelShape,
+    list_presets,
+    load_preset,
+    load_profile,
+    model_shape,
+    predict,
+    profile_result,
+    save_profile,
+    totals,
+    workload_from_model,
 )
 from simulator.baselines.calibrate import preset_from_measurements
 from simulator.baselines.presets import PRESET_DIR, preset_from_data
@@ -108,8 +117,8 @@ def test_trace_workload_matches_model_workload():
 
 # ---------------------------------------------------------------- model
 def one_op(**kw):
-    base = dict(kind="gemv", flops=10_000_000, weight_bytes=1_000_000, activation_bytes=0, kv_bytes=0, kernels=2,
-                per_layer=True, count=3)
+    base = {"kind": "gemv", "flops": 10_000_000, "weight_bytes": 1_000_000, "activation_bytes": 0, "kv_bytes": 0, "kernels": 2,
+                "per_layer": True, "count": 3}
     base.update(kw)
     return BaselineOp(**base)
 
@@ -217,9 +226,9 @@ def test_local_preset_from_measurements():
 
 # ---------------------------------------------------------------- profiles
 def profile(**kw):
-    base = dict(model="gpt2-small", context=128, dtype="fp32", device="cpu", ms_per_token=20.0,
-                ms_per_token_samples=(19.0, 20.0, 21.0), warmup=1, repeats=3, threads=1, power_w=None,
-                energy_per_token_j=None, power_source="none", host={"cpu": "x"}, cpu_ms_per_token=19.5)
+    base = {"model": "gpt2-small", "context": 128, "dtype": "fp32", "device": "cpu", "ms_per_token": 20.0,
+                "ms_per_token_samples": (19.0, 20.0, 21.0), "warmup": 1, "repeats": 3, "threads": 1, "power_w": None,
+                "energy_per_token_j": None, "power_source": "none", "host": {"cpu": "x"}, "cpu_ms_per_token": 19.5}
     base.update(kw)
     return MeasuredProfile(**base)
 
@@ -302,9 +311,7 @@ def test_measure_without_torch_is_one_line_error(monkeypatch):
 def test_measure_decode_smoke(tmp_path):
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
-    from simulator.baselines.measure import measure_decode
-
-    from simulator.baselines.measure import build_hf_model
+    from simulator.baselines.measure import build_hf_model, measure_decode
 
     built = build_hf_model("gpt2-small", "fp32", "cpu")
     for stack in ("hf-forward", "hf-generate"):

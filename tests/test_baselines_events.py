@@ -12,8 +12,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.baselines import BaselineOp, closed_form, corner, load_preset, model_shape, predict, workload_from_model
-from simulator.baselines.events import GENERATE_LOOP_KERNELS, kernel_plan, rates, simulate_token
+from simulator.baselines import (
+    BaselineOp,
+    closed_form,
+    corner,
+    load_preset,
+    model_shape,
+    predict,
+    workload_from_model,
+)
+from simulator.baselines.events import (
+    GENERATE_LOOP_KERNELS,
+    kernel_plan,
+    rates,
+    simulate_token,
+)
 from simulator.baselines.presets import has_ranges, list_presets, preset_from_data
 from simulator.baselines.stacks import STACKS, get_stack
 from simulator.errors import PimsimError
@@ -275,3 +288,18 @@ def test_run_point_passes_stack_and_threads():
                    "baseline_threads": 3})
     assert o["baselines"]["cpu"]["stack"] == "optimized" and o["baselines"]["cpu"]["threads"] == 3
     assert not math.isnan(o["speedup"]["cpu"])
+
+
+def test_reproduce_defaults_to_hf_generate_and_reports_threads(capsys):
+    from simulator.cli import main
+
+    assert main(["reproduce", "pim-gpt", "--models", "gpt2-small", "--samples", "1", "--json"]) == 0
+    o = json.loads(capsys.readouterr().out)
+    b = o["models"][0]["baselines"]
+    assert o["stack"] == "hf-generate" and b["gpu"]["stack"] == b["cpu"]["stack"] == "hf-generate"
+    assert b["cpu"]["threads"] == 18 and "physical cores" in b["cpu"]["threads_source"]
+    lo, hi = o["models"][0]["speedup_cpu_range"]
+    assert lo <= o["models"][0]["speedup_cpu"] <= hi
+    assert main(["reproduce", "pim-gpt", "--models", "gpt2-small", "--samples", "1", "--cpu-threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "xeon_gold_6154 (hf-generate, 1 threads: set by --cpu-threads)" in out
