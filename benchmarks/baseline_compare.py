@@ -7,9 +7,12 @@
 Cases (issue 11): gpt2-small and gpt2-medium x fp32 and bf16 x context 128 and 1024 x 1 and 2 threads x
 stacks hf-forward and hf-generate. `--measure` builds each model once (random weights, from config) and
 measures every case with best-of-N repeats (`simulator/baselines/measure.py`), saving one profile per case
-in `--profiles`. The prediction uses the `local` preset calibrated for the same thread count (cached;
-`--recalibrate` re-measures it first). Each row also reports the load average the measurement saw and the
-spread of its repeats, because on a shared machine both move the measured value.
+in `--profiles`. Right before each (model, dtype, threads) group it re-calibrates the `local` preset for
+that thread count and saves it next to the profiles (`local_t<T>_<model>_<dtype>.yaml`), so prediction and
+measurement see the same machine load; the comparison uses that calibration (or, without one, the cached
+`local` preset). Each row also reports the load average the measurement saw; for one thread it also
+compares with the best process CPU time per step (the time the step ran on a core: robust to preemption by
+other processes, not to their use of the shared caches and memory bus).
 """
 
 from __future__ import annotations
@@ -38,25 +41,56 @@ def profile_name(model: str, dtype: str, ctx: int, threads: int, stack: str) -> 
     return f"{model}_{dtype}_c{ctx}_t{threads}_{stack}.yaml"
 
 
+def calib_name(model: str, dtype: str, threads: int) -> str:
+    return f"local_t{threads}_{model}_{dtype}.yaml"
+
+
 def measure_all(args, folder: Path) -> None:
-    from simulator.baselines.measure import build_hf_model, measure_decode
+    import yaml
+
+    from simulator.baselines.measure import build_hf_model
 
     folder.mkdir(parents=True, exist_ok=True)
     for model, dtype in itertools.product(args.models, args.dtypes):
         built = build_hf_model(model, dtype, "cpu")
-        for threads, ctx, stack in itertools.product(args.threads, args.contexts, STACKS):
+        for threads in args.threads:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                prof = measure_decode(model, ctx, dtype, "cpu", warmup=args.warmup, repeats=args.repeats,
-                                      threads=threads, stack=stack, built=built)
-            save_profile(prof, folder / profile_name(model, dtype, ctx, threads, stack))
-            print(f"measured {model} {dtype} ctx {ctx} {threads}t {stack}: {prof.ms_per_token:.1f} ms "
-                  f"(median {prof.ms_per_token_median:.1f}, load {prof.host['load_avg_before'][0]:.1f})", flush=True)
+                pre = local_preset(threads=threads, remeasure=True)
+            (folder / calib_name(model, dtype, threads)).write_text(
+                yaml.safe_dump(pre.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
+            measure_group(args, folder, model, dtype, threads, built)
+
+
+def measure_group(args, folder: Path, model: str, dtype: str, threads: int, built) -> None:
+    from simulator.baselines.measure import measure_decode
+
+    for ctx, stack in itertools.product(args.contexts, STACKS):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            prof = measure_decode(model, ctx, dtype, "cpu", warmup=args.warmup, repeats=args.repeats,
+                                  threads=threads, stack=stack, built=built)
+        save_profile(prof, folder / profile_name(model, dtype, ctx, threads, stack))
+        print(f"measured {model} {dtype} ctx {ctx} {threads}t {stack}: {prof.ms_per_token:.1f} ms "
+              f"(median {prof.ms_per_token_median:.1f}, load {prof.host['load_avg_before'][0]:.1f})", flush=True)
+
+
+def _preset_for(folder: Path, model: str, dtype: str, threads: int, cached: dict):
+    import yaml
+
+    from simulator.baselines.presets import preset_from_data
+
+    f = folder / calib_name(model, dtype, threads)
+    if f.is_file():
+        return preset_from_data(yaml.safe_load(f.read_text(encoding="utf-8")), str(f))
+    if threads not in cached:
+        cached[threads] = local_preset(threads=threads)
+    return cached[threads]
 
 
 def compare(args, folder: Path) -> list[dict]:
     rows = []
-    presets = {t: local_preset(threads=t, remeasure=args.recalibrate) for t in args.threads}
+    cached: dict = {}
     for model, dtype, ctx, threads, stack in itertools.product(args.models, args.dtypes, args.contexts,
                                                                args.threads, STACKS):
         f = folder / profile_name(model, dtype, ctx, threads, stack)
@@ -64,7 +98,7 @@ def compare(args, folder: Path) -> list[dict]:
             continue
         prof = load_profile(f)
         wl = workload_from_model(model_shape(model), ctx, dtype, stack=stack)
-        pred = predict(presets[threads], wl, stack, threads)
+        pred = predict(_preset_for(folder, model, dtype, threads, cached), wl, stack, threads)
         rows.append({
             "model": model, "dtype": dtype, "context": ctx, "threads": threads, "stack": stack,
             "predicted_ms": pred.latency_s * 1e3, "measured_ms": prof.ms_per_token,
@@ -107,7 +141,6 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--measure", action="store_true", help="measure every case first (minutes)")
     ap.add_argument("--profiles", default="out/measured", help="folder of measured profiles")
-    ap.add_argument("--recalibrate", action="store_true", help="re-measure the local preset first")
     ap.add_argument("--models", nargs="+", default=list(MODELS))
     ap.add_argument("--dtypes", nargs="+", default=list(DTYPES))
     ap.add_argument("--contexts", nargs="+", type=int, default=list(CONTEXTS))

@@ -1,4 +1,4 @@
-"""The GPU/CPU presets against published batch-1 decode latencies (arch_configs/baselines/published.yaml).
+"""The GPU/CPU presets against published batch-1 decode latencies (arch_configs/baselines/published/measurements.yaml).
 
 An entry must be predicted within 25 % for the stack it used. An entry the presets miss carries `known_gap`
 (why, in words); its test is a strict xfail, so a preset change that fixes it fails the test until the data

@@ -24,6 +24,7 @@ Per-kernel times are computed once per op (`KernelPlan`); only ops whose bytes d
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -49,6 +50,7 @@ class Kernel:
     parallel: bool = False   # CPU: forked over the threads
     layer_start: bool = False
     memory_bound: bool = True
+    fixed_s: float = 0.0     # the part of device_s that is the fixed per-kernel time
 
 
 @dataclass
@@ -142,8 +144,9 @@ def kernel_plan(preset: BaselinePreset, stack: Stack, workload: list[BaselineOp]
         mem, comp = op.bytes / bw, op.flops / peak(op, n)
         roof = max(mem, comp)
         k = max(op.kernels, 1)
-        out = [Kernel(op.name, op.kind, host_k if op.kernels else 0.0, roof / k + (fixed if op.kernels else 0.0),
-                      parallel, memory_bound=mem >= comp) for _ in range(k)]
+        fix = fixed if op.kernels else 0.0
+        out = [Kernel(op.name, op.kind, host_k if op.kernels else 0.0, roof / k + fix, parallel,
+                      memory_bound=mem >= comp, fixed_s=fix) for _ in range(k)]
         cache[op] = out
         return out
 
@@ -157,7 +160,7 @@ def kernel_plan(preset: BaselinePreset, stack: Stack, workload: list[BaselineOp]
         for o in layer_ops:
             for k in kernels_of(o):
                 if first:
-                    k = Kernel(k.name, k.kind, k.host_s, k.device_s, k.parallel, True, k.memory_bound)
+                    k = dataclasses.replace(k, layer_start=True)
                     first = False
                 plan.append(k)
     plan += [k for o in post for k in kernels_of(o)]
@@ -166,8 +169,8 @@ def kernel_plan(preset: BaselinePreset, stack: Stack, workload: list[BaselineOp]
         # argmax reads the logits; the other loop kernels touch a handful of elements (their cost is fixed)
         logits = next((o.activation_bytes for o in workload if o.kind == "lm_head"), 0)
         argmax_s = logits / (r.serial_bw["stream"] if cpu else r.stream_bw)
-        plan.append(Kernel("generate_loop.argmax", "generate_loop", host_k, argmax_s + fixed))
-        plan += [Kernel("generate_loop", "generate_loop", host_k, fixed)] * (GENERATE_LOOP_KERNELS - 1)
+        plan.append(Kernel("generate_loop.argmax", "generate_loop", host_k, argmax_s + fixed, fixed_s=fixed))
+        plan += [Kernel("generate_loop", "generate_loop", host_k, fixed, fixed_s=fixed)] * (GENERATE_LOOP_KERNELS - 1)
     return plan
 
 

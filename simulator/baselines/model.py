@@ -50,7 +50,6 @@ def predict(preset: BaselinePreset, workload: list[BaselineOp], stack: str | Sta
     util = min(1.0, tok.device_busy_s / latency) if latency > 0 else 0.0
     p = preset.power
     power_w = p.tdp_w.value if p.model == "tdp" else p.idle_w.value + (p.tdp_w.value - p.idle_w.value) * util
-    fixed = preset.software.device_us_per_kernel.value * US
     by_kind: dict[str, float] = {}
     for k in plan:
         by_kind[k.kind] = by_kind.get(k.kind, 0.0) + k.device_s
@@ -58,7 +57,7 @@ def predict(preset: BaselinePreset, workload: list[BaselineOp], stack: str | Sta
         "device_s": tok.device_busy_s,
         "memory_bound_s": sum(k.device_s for k in plan if k.memory_bound),
         "compute_bound_s": sum(k.device_s for k in plan if not k.memory_bound),
-        "kernel_fixed_s": fixed * sum(1 for k in plan if k.host_s > 0 or st.dispatch == "graph"),
+        "kernel_fixed_s": sum(k.fixed_s for k in plan),
         "host_s": tok.host_busy_s, "dispatch_s": sum(k.host_s for k in plan),
         "framework_s": tok.host_busy_s - sum(k.host_s for k in plan), "sync_s": tok.sync_s,
         "kernels": float(len(plan)), "power_w": power_w, "utilisation": util,
