@@ -15,8 +15,9 @@
     decode forward call with 1 and with 3 layers gives the glue per layer and per call; `generate()` on the
     1-layer model gives the generate loop's glue per token. The kernel dispatches (counted in the workload)
     are subtracted, so the glue is what the per-kernel cost does not already charge.
-Every micro-benchmark reports the best of its rounds (interference only ever adds time, as in STREAM) and
-the calibration records when it ran, the load average before and after, and a warning when its rounds
+Every micro-benchmark reports the best of its rounds (interference only ever adds time, as in STREAM); with
+one thread it is timed in process CPU time (preemption cannot inflate it), with more in wall time. The
+calibration records when it ran, its clock, the load average before and after, and warns when its rounds
 disagree (`spread`).
 
 The measured preset is cached in `$PIMSIM_CACHE_DIR` (default `~/.cache/pimsim`) as `baseline_local_t<threads>.yaml`;
@@ -40,6 +41,15 @@ from simulator.baselines.stacks import GENERATE_LOOP_KERNELS
 from simulator.errors import PimsimError
 
 SPREAD_WARN = 0.25   # a micro-benchmark whose median round is 25 % above its best: the machine was busy
+
+#: The clock of every micro-benchmark. With one thread, process CPU time: the time the benchmark actually ran
+#: on a core, which preemption by other processes cannot inflate (sharing the caches and memory bus still
+#: can); with more threads, wall time (process time would add up the threads). `measure_local` sets it.
+_CLOCK = {"now": time.perf_counter, "name": "perf_counter"}
+
+
+def _now() -> float:
+    return _CLOCK["now"]()
 
 
 def cache_dir() -> Path:
@@ -88,9 +98,9 @@ def stream_bandwidth(threads: int | None = None, repeats: int = 5, array_bytes: 
         for name, fn, arrays in (("copy", copy, 2), ("triad", triad, 5)):
             best = float("inf")
             for _ in range(repeats + 1):  # first pass warms pages
-                t0 = time.perf_counter()
+                t0 = _now()
                 list(pool.map(fn, chunks))
-                best = min(best, time.perf_counter() - t0)
+                best = min(best, _now() - t0)
             out[f"{name}_gbs"] = arrays * n * 8 / best / 1e9
     return out
 
@@ -103,17 +113,17 @@ def _best_us(fn, n: int = 2000, rounds: int = 25, budget_s: float = 0.002, name:
     The minimum, as STREAM does: interference from other processes only ever adds time; rounds are kept
     short (~2 ms) so that on a shared machine some of them fit between preemptions. The spread
     (median / best - 1) is kept under `name` for the calibration record."""
-    t0 = time.perf_counter()
+    t0 = _now()
     for _ in range(20):
         fn()
-    per_call = (time.perf_counter() - t0) / 20
+    per_call = (_now() - t0) / 20
     n = max(5, min(n, int(budget_s / max(per_call, 1e-9))))
     samples = []
     for _ in range(rounds):
-        t0 = time.perf_counter()
+        t0 = _now()
         for _ in range(n):
             fn()
-        samples.append((time.perf_counter() - t0) / n * 1e6)
+        samples.append((_now() - t0) / n * 1e6)
     if name:
         _SPREADS[name] = round(sorted(samples)[len(samples) // 2] / min(samples) - 1, 3)
     return min(samples)
@@ -176,7 +186,7 @@ def _generate_step_us(torch, model, cache, kw: str, runs: int = 5, new: int = 12
             self.t: list[float] = []
 
         def __call__(self, input_ids, scores, **kwargs):
-            self.t.append(time.perf_counter())
+            self.t.append(_now())
             return torch.zeros(input_ids.shape[0], dtype=torch.bool)
 
     model.generation_config.eos_token_id = None
@@ -299,7 +309,9 @@ def measure_local(threads: int | None = None) -> dict:
     """Run every micro-benchmark (a few seconds) with `threads` threads and return the raw results."""
     threads = threads or _threads()
     _SPREADS.clear()
-    res = {"host": platform.node(), "cpu": _cpu_name(), "cores": os.cpu_count() or 1,
+    _CLOCK.update({"now": time.process_time, "name": "process_time"} if threads == 1 else
+                  {"now": time.perf_counter, "name": "perf_counter"})
+    res = {"host": platform.node(), "cpu": _cpu_name(), "cores": os.cpu_count() or 1, "clock": _CLOCK["name"],
            "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "load_avg_before": list(os.getloadavg()),
            "load_avg_1m": os.getloadavg()[0]}
     res["stream"] = stream_bandwidth(threads)
@@ -311,6 +323,7 @@ def measure_local(threads: int | None = None) -> dict:
         res["torch"] = atoms
     res["load_avg_after"] = list(os.getloadavg())
     res["spread"] = dict(_SPREADS)
+    _CLOCK.update({"now": time.perf_counter, "name": "perf_counter"})
     noisy = {k: v for k, v in _SPREADS.items() if v > SPREAD_WARN}
     if noisy:
         warnings.warn(f"baseline calibrate: rounds disagree (median above best by "
