@@ -303,3 +303,20 @@ def test_reproduce_defaults_to_hf_generate_and_reports_threads(capsys):
     assert main(["reproduce", "pim-gpt", "--models", "gpt2-small", "--samples", "1", "--cpu-threads", "1"]) == 0
     out = capsys.readouterr().out
     assert "xeon_gold_6154 (hf-generate, 1 threads: set by --cpu-threads)" in out
+
+
+def test_measured_op_bandwidths_apply_per_op_class():
+    # gemv (Conv1D addmm) at 40 GB/s, the LM head (nn.Linear) at 10, attention at 5; everything else STREAM 50
+    data = preset("cpu", host=0).model_dump(mode="json")
+    data["memory"]["op_bandwidth_gbs"] = {"gemv": {"fp32": c(40)}, "linear": {"fp32": c(10)},
+                                          "attention": {"fp32": c(5)}}
+    p = preset_from_data(data, "tiny.yaml")
+    mb = 1_000_000
+    ops = {"gemv": op(bytes_=mb), "lm_head": BaselineOp(kind="lm_head", flops=0, weight_bytes=mb, activation_bytes=0,
+                                                        kv_bytes=0, kernels=1, per_layer=False, name="lm_head"),
+           "attn_score": BaselineOp(kind="attn_score", flops=0, weight_bytes=0, activation_bytes=0, kv_bytes=mb,
+                                    kernels=1, per_layer=True, name="attn"),
+           "residual_add": op(bytes_=mb, weights=False)}
+    expected = {"gemv": 40e9, "lm_head": 10e9, "attn_score": 5e9, "residual_add": 50e9}
+    for kind, o in ops.items():
+        assert predict(p, [o], "hf-forward").latency_s == pytest.approx(mb / expected[kind], rel=1e-12), kind

@@ -7,7 +7,8 @@
   - the host cost of one kernel-launching ATen op (`a + b` on 64 elements) = `host_us_per_kernel`;
   - the framework's own kernels streaming from DRAM per dtype (fp32, bf16), at GPT-2-layer sizes, cycling
     through copies that fill 4x the last-level cache = `memory.op_bandwidth_gbs`: `gemv` (`torch.addmm`,
-    1024 x 4096 weight in GPT-2's Conv1D layout), `attention` (SDPA of one query over 1024 keys x 12 heads)
+    1024 x 4096 weight in GPT-2's Conv1D layout), `linear` (`F.linear`, the same weight in nn.Linear's
+    layout: the LM head), `attention` (SDPA of one query over 1024 keys x 12 heads)
     and `kv_append` (`torch.cat` of a 1023-token K cache and one token, as DynamicCache does);
   - an in-cache GEMV (`F.linear`, 1024 x 1024) per dtype as the compute ceiling;
   - fork/join of one parallel op: an in-cache 2^17-element add at N threads against 1 thread;
@@ -232,6 +233,10 @@ def _op_bandwidths(torch, F, dtype: str, tdt) -> dict:
         w, x, b = torch.empty(k, n).uniform_().to(tdt), torch.ones(1, k).to(tdt), torch.zeros(n).to(tdt)
         return lambda: torch.addmm(b, x, w)
 
+    def linear():  # nn.Linear (the LM head): F.linear(x[1, K], W[N, K])
+        w, x = torch.empty(n, k).uniform_().to(tdt), torch.ones(1, k).to(tdt)
+        return lambda: F.linear(x, w)
+
     def attention():
         q = torch.randn(1, h, 1, d).to(tdt)
         kv = torch.randn(2, 1, h, keys, d).to(tdt)
@@ -242,7 +247,8 @@ def _op_bandwidths(torch, F, dtype: str, tdt) -> dict:
         return lambda: torch.cat([old, new], dim=-2)
 
     out = {}
-    for cls, make, moved in (("gemv", gemv, k * n * es), ("attention", attention, 2 * h * keys * d * es),
+    for cls, make, moved in (("gemv", gemv, k * n * es), ("linear", linear, k * n * es),
+                             ("attention", attention, 2 * h * keys * d * es),
                              ("kv_append", append, 2 * h * keys * d * es)):
         t_us, _ = _cycle_best_us(make, moved, f"{cls}_{dtype}_dram")
         out[f"{cls}_{dtype}_dram_gbs"] = moved / (t_us * 1e-6) / 1e9
@@ -372,6 +378,7 @@ def preset_from_measurements(m: dict, bandwidth: str = "stream") -> BaselinePres
             compute[f"{dt}_tflops"] = {"value": t[f"{dt}_tflops"],
                                        "source": f"{src}: in-cache torch F.linear 1x1024 @ 1024x1024 {dt}"}
         what = {"gemv": f"torch.addmm 1x{GEMV_SHAPE[0]} @ {GEMV_SHAPE[0]}x{GEMV_SHAPE[1]}",
+                "linear": f"F.linear 1x{GEMV_SHAPE[0]} @ ({GEMV_SHAPE[1]}x{GEMV_SHAPE[0]})^T (nn.Linear, the LM head)",
                 "attention": f"SDPA of 1 query over {ATTN_SHAPE[1]} keys x {ATTN_SHAPE[0]} heads (K+V bytes)",
                 "kv_append": f"torch.cat of a {ATTN_SHAPE[1] - 1}-token K cache + 1 (bytes read + written)"}
         gemv = {cls: {dt: {"value": t[f"{cls}_{dt}_dram_gbs"],

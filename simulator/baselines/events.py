@@ -62,12 +62,17 @@ class TokenTimeline:
     events: list[tuple[str, str, float, float]] = field(default_factory=list)  # (lane, name, start, end)
 
 
-#: op kinds whose time a measured `memory.op_bandwidth_gbs` class gives (weight-carrying ops are "gemv")
-OP_CLASS = {"attn_score": "attention", "softmax": "attention", "attn_value": "attention", "kv_append": "kv_append"}
+#: op kinds whose time a measured `memory.op_bandwidth_gbs` class gives. Weight-carrying ops are "gemv"
+#: (GPT-2's Conv1D: addmm with a [in, out] weight), except the LM head, an nn.Linear ([out, in] weight:
+#: another GEMV kernel, "linear").
+OP_CLASS = {"attn_score": "attention", "softmax": "attention", "attn_value": "attention", "kv_append": "kv_append",
+            "lm_head": "linear"}
 
 
 def op_class(op: BaselineOp) -> str:
-    return "gemv" if op.weight_bytes > 0 else OP_CLASS.get(op.kind, "stream")
+    if op.weight_bytes > 0 and op.kind != "lm_head":
+        return "gemv"
+    return OP_CLASS.get(op.kind, "stream")
 
 
 @dataclass(frozen=True)

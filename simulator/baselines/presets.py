@@ -63,9 +63,10 @@ class Memory(_Strict):
     bandwidth_gbs: Coef                 # peak (datasheet) or measured achievable
     bandwidth_efficiency: Coef          # achievable / bandwidth_gbs (1.0 when bandwidth_gbs is measured)
     # achievable bandwidth of the framework's own kernels per op class and dtype (measured presets):
-    # gemv (weight streaming), attention (SDPA over the KV cache), kv_append (the cache update). An op class
-    # without an entry runs at bandwidth_gbs x bandwidth_efficiency.
-    op_bandwidth_gbs: dict[Literal["gemv", "attention", "kv_append"],
+    # gemv (weight streaming, Conv1D addmm), linear (nn.Linear GEMV: the LM head), attention (SDPA over the
+    # KV cache), kv_append (the cache update). An op class without an entry runs at bandwidth_gbs x
+    # bandwidth_efficiency.
+    op_bandwidth_gbs: dict[Literal["gemv", "linear", "attention", "kv_append"],
                            dict[Literal["fp32", "bf16", "fp16"], Coef]] | None = None
 
 
