@@ -198,6 +198,7 @@ FAKE_CAL = {
     "torch": {"threads": 2, "kernel_op_us": 1.0, "module_call_us": 2.0, "host_op_us": 0.5, "fp32_tflops": 0.05,
               "bf16_tflops": 0.02, "fp16_tflops": 0.01, "gemv_dram_gbs": 15.0, "gemv_fp32_dram_gbs": 15.0,
               "gemv_bf16_dram_gbs": 7.0, "attention_fp32_dram_gbs": 9.0, "kv_append_bf16_dram_gbs": 4.0,
+              "gemv_fp32_fixed_us": 12.0,
               "fork_join_us": 3.0, "glue_layer_us": 100.0, "glue_call_us": 60.0, "forward_1l_us": 160.0,
               "generate_step_us": 400.0},
 }
@@ -217,6 +218,7 @@ def test_local_preset_from_measurements():
     ob = p.memory.op_bandwidth_gbs
     assert ob["gemv"]["fp32"].value == 15.0 and ob["gemv"]["bf16"].value == 7.0
     assert set(ob["attention"]) == {"fp32"} and set(ob["kv_append"]) == {"bf16"}
+    assert p.memory.op_fixed_us["gemv"]["fp32"].value == 12.0 and set(p.memory.op_fixed_us) == {"gemv"}
     assert p.compute.tflops("bf16").value == 0.02
     assert preset_from_measurements(FAKE_CAL, bandwidth="torch_gemv").memory.bandwidth_gbs.value == 15.0
     no_torch = {k: v for k, v in FAKE_CAL.items() if k != "torch"} | {"numpy_fp32_tflops": 0.03}

@@ -224,18 +224,23 @@ def _cycle_best_us(make, bytes_each: int, name: str) -> tuple[float, int]:
 
 
 def _op_bandwidths(torch, F, dtype: str, tdt) -> dict:
-    """GB/s of the stack's own GEMV, attention and KV-cache append kernels, streaming from DRAM."""
+    """GB/s of the stack's own GEMV, attention and KV-cache append kernels, streaming from DRAM. The GEMVs
+    are timed at two widths (N and N/4, same K): time = fixed per call + bytes / bandwidth gives both."""
     k, n = GEMV_SHAPE
     h, keys, d = ATTN_SHAPE
     es = torch.empty(0, dtype=tdt).element_size()
 
-    def gemv():
-        w, x, b = torch.empty(k, n).uniform_().to(tdt), torch.ones(1, k).to(tdt), torch.zeros(n).to(tdt)
-        return lambda: torch.addmm(b, x, w)
+    def gemv(width):
+        def make():
+            w, x, b = torch.empty(k, width).uniform_().to(tdt), torch.ones(1, k).to(tdt), torch.zeros(width).to(tdt)
+            return lambda: torch.addmm(b, x, w)
+        return make
 
-    def linear():  # nn.Linear (the LM head): F.linear(x[1, K], W[N, K])
-        w, x = torch.empty(n, k).uniform_().to(tdt), torch.ones(1, k).to(tdt)
-        return lambda: F.linear(x, w)
+    def linear(width):  # nn.Linear (the LM head): F.linear(x[1, K], W[N, K])
+        def make():
+            w, x = torch.empty(width, k).uniform_().to(tdt), torch.ones(1, k).to(tdt)
+            return lambda: F.linear(x, w)
+        return make
 
     def attention():
         q = torch.randn(1, h, 1, d).to(tdt)
@@ -247,8 +252,18 @@ def _op_bandwidths(torch, F, dtype: str, tdt) -> dict:
         return lambda: torch.cat([old, new], dim=-2)
 
     out = {}
-    for cls, make, moved in (("gemv", gemv, k * n * es), ("linear", linear, k * n * es),
-                             ("attention", attention, 2 * h * keys * d * es),
+    for cls, make in (("gemv", gemv), ("linear", linear)):
+        big, small = k * n * es, k * (n // 4) * es
+        t_big, _ = _cycle_best_us(make(n), big, f"{cls}_{dtype}_dram")
+        t_small, _ = _cycle_best_us(make(n // 4), small, f"{cls}_{dtype}_dram_small")
+        if t_big > t_small:
+            bw = (big - small) / ((t_big - t_small) * 1e-6)
+            fixed = max(t_small - small / bw * 1e6, 0.0)
+        else:  # noise swamped the difference: bandwidth of the big one, no fixed part
+            bw, fixed = big / (t_big * 1e-6), 0.0
+        out[f"{cls}_{dtype}_dram_gbs"] = bw / 1e9
+        out[f"{cls}_{dtype}_fixed_us"] = fixed
+    for cls, make, moved in (("attention", attention, 2 * h * keys * d * es),
                              ("kv_append", append, 2 * h * keys * d * es)):
         t_us, _ = _cycle_best_us(make, moved, f"{cls}_{dtype}_dram")
         out[f"{cls}_{dtype}_dram_gbs"] = moved / (t_us * 1e-6) / 1e9
@@ -372,7 +387,7 @@ def preset_from_measurements(m: dict, bandwidth: str = "stream") -> BaselinePres
     sw["device_us_per_kernel"] = {"value": 0.0, "source": "CPU: kernels run on the host; cost in host_us"}
     sw["sync_us"] = {"value": 0.0, "source": "CPU: host and device are the same thread"}
     sw["graph_launch_us"] = {"value": 0.0, "source": "CPU: no graphs"}
-    gemv = None
+    gemv = fixed = None
     if t:
         for dt in ("fp32", "bf16", "fp16"):
             compute[f"{dt}_tflops"] = {"value": t[f"{dt}_tflops"],
@@ -387,6 +402,11 @@ def preset_from_measurements(m: dict, bandwidth: str = "stream") -> BaselinePres
                       for dt in ("fp32", "bf16", "fp16") if f"{cls}_{dt}_dram_gbs" in t}
                 for cls in what}
         gemv = {cls: v for cls, v in gemv.items() if v} or None
+        fixed = {cls: {dt: {"value": t[f"{cls}_{dt}_fixed_us"],
+                            "source": f"{src}: {what[cls]} {dt} at two widths (N and N/4): the per-call part"}
+                       for dt in ("fp32", "bf16") if f"{cls}_{dt}_fixed_us" in t}
+                 for cls in ("gemv", "linear")}
+        fixed = {cls: v for cls, v in fixed.items() if v} or None
         k = t["kernel_op_us"]
         sw["host_us_per_kernel"] = {"value": k, "source": f"{src}: torch eager a+b on 64 elements (best of 9 rounds)"}
         if "glue_layer_us" in t:
@@ -422,6 +442,7 @@ def preset_from_measurements(m: dict, bandwidth: str = "stream") -> BaselinePres
             "bandwidth_gbs": bw,
             "bandwidth_efficiency": {"value": 1.0, "source": "bandwidth_gbs is measured (achievable)"},
             **({"op_bandwidth_gbs": gemv} if gemv else {}),
+            **({"op_fixed_us": fixed} if t and fixed else {}),
         },
         "compute": compute,
         "power": {

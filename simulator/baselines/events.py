@@ -83,6 +83,7 @@ class Rates:
     serial_bw: dict[str, float]   # one thread (CPU); = bw on a GPU
     threads: int
     fork_join_s: float
+    fixed_s: dict[str, float] = field(default_factory=dict)  # measured fixed time per call, per op class
 
     @property
     def stream_bw(self) -> float:
@@ -93,11 +94,12 @@ def rates(preset: BaselinePreset, dtype: str, threads: int | None) -> Rates:
     m = preset.memory
     bw_all = m.bandwidth_gbs.value * 1e9 * m.bandwidth_efficiency.value
     measured = {cls: per[dtype].value * 1e9 for cls, per in (m.op_bandwidth_gbs or {}).items() if dtype in per}
+    fixed = {cls: per[dtype].value * US for cls, per in (m.op_fixed_us or {}).items() if dtype in per}
     if preset.kind == "gpu":
         if threads not in (None, 1):
             raise PimsimError(f"--threads {threads}: a thread count applies to CPU presets only ({preset.name} is a GPU)")
         bw = {"stream": bw_all, **measured}
-        return Rates(bw, bw, 1, 0.0)
+        return Rates(bw, bw, 1, 0.0, fixed)
     cpu = preset.cpu
     t0 = int(cpu.threads.value)
     t = t0 if threads is None else threads
@@ -116,7 +118,7 @@ def rates(preset: BaselinePreset, dtype: str, threads: int | None) -> Rates:
     every = {"stream": stream(t), **{c: v * stream(t) / stream(t0) for c, v in measured.items()}}
     one = {"stream": stream(1), **{c: v * stream(1) / stream(t0) for c, v in measured.items()}}
     fj = cpu.fork_join_us.value * US * math.log2(t) if t > 1 else 0.0
-    return Rates(every, one, t, fj)
+    return Rates(every, one, t, fj, fixed)
 
 
 def kernel_plan(preset: BaselinePreset, stack: Stack, workload: list[BaselineOp],
@@ -146,7 +148,7 @@ def kernel_plan(preset: BaselinePreset, stack: Stack, workload: list[BaselineOp]
         table = r.serial_bw if cpu and not parallel else r.bw
         cls = op_class(op)
         bw = table.get(cls, table["stream"])
-        mem, comp = op.bytes / bw, op.flops / peak(op, n)
+        mem, comp = op.bytes / bw + r.fixed_s.get(cls, 0.0) * max(op.kernels, 1), op.flops / peak(op, n)
         roof = max(mem, comp)
         k = max(op.kernels, 1)
         fix = fixed if op.kernels else 0.0

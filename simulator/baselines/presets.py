@@ -68,6 +68,9 @@ class Memory(_Strict):
     # bandwidth_efficiency.
     op_bandwidth_gbs: dict[Literal["gemv", "linear", "attention", "kv_append"],
                            dict[Literal["fp32", "bf16", "fp16"], Coef]] | None = None
+    # fixed time per call of those kernels (measured presets: a GEMV timed at two sizes)
+    op_fixed_us: dict[Literal["gemv", "linear", "attention", "kv_append"],
+                      dict[Literal["fp32", "bf16", "fp16"], Coef0]] | None = None
 
 
 class Compute(_Strict):
