@@ -7,7 +7,8 @@
   - the host cost of one kernel-launching ATen op (`a + b` on 64 elements) = `host_us_per_kernel`;
   - the framework's own kernels streaming from DRAM per dtype (fp32, bf16), at GPT-2-layer sizes, cycling
     through copies that fill 4x the last-level cache = `memory.op_bandwidth_gbs`: `gemv` (`torch.addmm`,
-    1024 x 4096 weight in GPT-2's Conv1D layout), `linear` (`F.linear`, the same weight in nn.Linear's
+    1024 x 4096 and 1024 x 1024 weights in GPT-2's Conv1D layout: the two widths give the bandwidth and a
+    fixed time per call, `memory.op_fixed_us`), `linear` (`F.linear`, the same weight in nn.Linear's
     layout: the LM head), `attention` (SDPA of one query over 1024 keys x 12 heads)
     and `kv_append` (`torch.cat` of a 1023-token K cache and one token, as DynamicCache does);
   - an in-cache GEMV (`F.linear`, 1024 x 1024) per dtype as the compute ceiling;
