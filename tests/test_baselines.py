@@ -11,8 +11,17 @@ import pytest
 import yaml
 
 from simulator.baselines import (
-    BaselineOp, ModelShape, list_presets, load_preset, load_profile, model_shape, predict, profile_result,
-    save_profile, totals, workload_from_model,
+    BaselineOp,
+    ModelShape,
+    list_presets,
+    load_preset,
+    load_profile,
+    model_shape,
+    predict,
+    profile_result,
+    save_profile,
+    totals,
+    workload_from_model,
 )
 from simulator.baselines.calibrate import preset_from_measurements
 from simulator.baselines.presets import PRESET_DIR, preset_from_data
@@ -29,15 +38,20 @@ def c(v, s="test"):
 
 def tiny_preset(kind="cpu", power_model="utilisation", **sw):
     software = {"host_us_per_kernel": c(10), "device_us_per_kernel": c(0), "layer_overhead_us": c(100),
-                "token_overhead_us": c(50)}
+                "token_overhead_us": c(50), "generate_overhead_us": c(0), "sync_us": c(0), "graph_launch_us": c(0)}
+    if kind == "gpu":
+        software["launch_queue_depth"] = c(1024)
     software.update({k: c(v) for k, v in sw.items()})
-    return preset_from_data({
+    data = {
         "name": "tiny", "kind": kind,
         "memory": {"bandwidth_gbs": c(100), "bandwidth_efficiency": c(0.5)},          # 50 GB/s achievable
         "compute": {"fp32_tflops": c(2), "efficiency": c(0.5)},                      # 1 TFLOP/s achievable
         "power": {"model": power_model, "tdp_w": c(100), "idle_w": c(20)},
         "software": software,
-    }, "tiny.yaml")
+    }
+    if kind == "cpu":
+        data["cpu"] = {"cores": c(1), "threads": c(1), "bandwidth_1t_gbs": c(50), "fork_join_us": c(0)}
+    return preset_from_data(data, "tiny.yaml")
 
 
 # ---------------------------------------------------------------- workload
@@ -103,8 +117,8 @@ def test_trace_workload_matches_model_workload():
 
 # ---------------------------------------------------------------- model
 def one_op(**kw):
-    base = dict(kind="gemv", flops=10_000_000, weight_bytes=1_000_000, activation_bytes=0, kv_bytes=0, kernels=2,
-                per_layer=True, count=3)
+    base = {"kind": "gemv", "flops": 10_000_000, "weight_bytes": 1_000_000, "activation_bytes": 0, "kv_bytes": 0, "kernels": 2,
+                "per_layer": True, "count": 3}
     base.update(kw)
     return BaselineOp(**base)
 
@@ -112,7 +126,7 @@ def one_op(**kw):
 def test_cpu_prediction_by_hand():
     # memory 1e6 B / 50e9 B/s = 20 us; compute 1e7 / 1e12 = 10 us -> 20 us device per execution, x3 = 60 us
     # host: 3 x 2 kernels x 10 us = 60 us; framework: 3 layers x 100 + 50 = 350 us; CPU is synchronous
-    r = predict(tiny_preset(), [one_op()])
+    r = predict(tiny_preset(), [one_op()], "hf-forward")
     assert r.breakdown["device_s"] == pytest.approx(60e-6)
     assert r.breakdown["host_s"] == pytest.approx(410e-6)
     assert r.latency_s == pytest.approx(470e-6)
@@ -123,14 +137,17 @@ def test_cpu_prediction_by_hand():
 
 def test_gpu_overlaps_host_and_device_and_charges_kernel_fixed_time():
     p = tiny_preset(kind="gpu", device_us_per_kernel=5)
-    r = predict(p, [one_op(flops=100_000_000)])   # compute-bound: 100 us + 2 x 5 us fixed, x3 = 330 us
-    assert r.breakdown["compute_bound_s"] == pytest.approx(300e-6)
+    r = predict(p, [one_op(flops=100_000_000)], "hf-forward")  # compute-bound: 2 x (50 + 5 fixed) per op, x3
+    assert r.breakdown["compute_bound_s"] == pytest.approx(330e-6)
     assert r.breakdown["device_s"] == pytest.approx(330e-6)
-    assert r.latency_s == pytest.approx(max(330e-6, 410e-6))
+    # host-bound: each layer's glue (100 us) idles the device; the last layer's first kernel is dispatched at
+    # 50 + 2 x 120 + 100 + 10 = 400 us, and its two 55 us kernels run back to back: 510 us. The closed form
+    # max(host 410, device 330) misses that tail.
+    assert r.latency_s == pytest.approx(510e-6)
 
 
 def test_tdp_power_model():
-    r = predict(tiny_preset(power_model="tdp"), [one_op()])
+    r = predict(tiny_preset(power_model="tdp"), [one_op()], "hf-forward")
     assert r.energy_j == pytest.approx(100 * r.latency_s)
 
 
@@ -152,8 +169,8 @@ def test_every_shipped_preset_loads_and_is_sourced():
     for name in names:
         raw = yaml.safe_load((PRESET_DIR / f"{name}.yaml").read_text())
         load_preset(name)
-        for section in ("memory", "compute", "power", "software"):
-            for key, val in raw[section].items():
+        for section in ("memory", "compute", "power", "software", "cpu"):
+            for key, val in raw.get(section, {}).items():
                 if isinstance(val, dict):
                     assert val["source"].strip(), (name, section, key)
 
@@ -175,10 +192,15 @@ def test_bad_preset_is_one_line_error(tmp_path):
 
 
 FAKE_CAL = {
-    "cpu": "Test CPU", "when": "now",
-    "stream": {"threads": 1, "array_mib": 256.0, "copy_gbs": 10.0, "triad_gbs": 20.0},
-    "torch": {"kernel_op_us": 1.0, "module_call_us": 2.0, "host_op_us": 0.5, "fp32_tflops": 0.05,
-              "bf16_tflops": 0.02, "fp16_tflops": 0.01, "gemv_dram_gbs": 15.0},
+    "cpu": "Test CPU", "when": "now", "cores": 2,
+    "stream": {"threads": 2, "array_mib": 256.0, "copy_gbs": 10.0, "triad_gbs": 20.0},
+    "stream_1t": {"threads": 1, "array_mib": 256.0, "copy_gbs": 6.0, "triad_gbs": 12.0},
+    "torch": {"threads": 2, "kernel_op_us": 1.0, "module_call_us": 2.0, "host_op_us": 0.5, "fp32_tflops": 0.05,
+              "bf16_tflops": 0.02, "fp16_tflops": 0.01, "gemv_dram_gbs": 15.0, "gemv_fp32_dram_gbs": 15.0,
+              "gemv_bf16_dram_gbs": 7.0, "attention_fp32_dram_gbs": 9.0, "kv_append_bf16_dram_gbs": 4.0,
+              "gemv_fp32_fixed_us": 12.0,
+              "fork_join_us": 3.0, "glue_layer_us": 100.0, "glue_call_us": 60.0, "forward_1l_us": 160.0,
+              "generate_step_us": 400.0},
 }
 
 
@@ -186,8 +208,17 @@ def test_local_preset_from_measurements():
     p = preset_from_measurements(FAKE_CAL)
     assert p.name == "local" and p.kind == "cpu"
     assert p.memory.bandwidth_gbs.value == 20.0 and p.memory.bandwidth_efficiency.value == 1.0
-    assert p.software.layer_overhead_us.value == pytest.approx(12 * 2.0 + 24 * 0.5)
-    assert p.software.token_overhead_us.value == pytest.approx(7 * 2.0 + 40 * 0.5)
+    # glue = tiny-model time minus the kernel dispatches the workload charges separately (20 per layer,
+    # 5 per call outside the layers, 15 in the generate loop; 1 us each)
+    assert p.software.layer_overhead_us.value == pytest.approx(100.0 - 20 * 1.0)
+    assert p.software.token_overhead_us.value == pytest.approx(60.0 - 5 * 1.0)
+    assert p.software.generate_overhead_us.value == pytest.approx(400.0 - 160.0 - 15 * 1.0)
+    assert p.cpu.threads.value == 2 and p.cpu.cores.value == 2 and p.cpu.bandwidth_1t_gbs.value == 12.0
+    assert p.cpu.fork_join_us.value == 3.0
+    ob = p.memory.op_bandwidth_gbs
+    assert ob["gemv"]["fp32"].value == 15.0 and ob["gemv"]["bf16"].value == 7.0
+    assert set(ob["attention"]) == {"fp32"} and set(ob["kv_append"]) == {"bf16"}
+    assert p.memory.op_fixed_us["gemv"]["fp32"].value == 12.0 and set(p.memory.op_fixed_us) == {"gemv"}
     assert p.compute.tflops("bf16").value == 0.02
     assert preset_from_measurements(FAKE_CAL, bandwidth="torch_gemv").memory.bandwidth_gbs.value == 15.0
     no_torch = {k: v for k, v in FAKE_CAL.items() if k != "torch"} | {"numpy_fp32_tflops": 0.03}
@@ -197,9 +228,9 @@ def test_local_preset_from_measurements():
 
 # ---------------------------------------------------------------- profiles
 def profile(**kw):
-    base = dict(model="gpt2-small", context=128, dtype="fp32", device="cpu", ms_per_token=20.0,
-                ms_per_token_samples=(19.0, 20.0, 21.0), warmup=1, repeats=3, threads=1, power_w=None,
-                energy_per_token_j=None, power_source="none", host={"cpu": "x"}, cpu_ms_per_token=19.5)
+    base = {"model": "gpt2-small", "context": 128, "dtype": "fp32", "device": "cpu", "ms_per_token": 20.0,
+                "ms_per_token_samples": (19.0, 20.0, 21.0), "warmup": 1, "repeats": 3, "threads": 1, "power_w": None,
+                "energy_per_token_j": None, "power_source": "none", "host": {"cpu": "x"}, "cpu_ms_per_token": 19.5}
     base.update(kw)
     return MeasuredProfile(**base)
 
@@ -214,6 +245,14 @@ def test_profile_roundtrip_and_result(tmp_path):
     assert math.isnan(profile_result(profile()).energy_j)
 
 
+def test_version_1_profiles_read_as_hf_forward():
+    d = profile().as_dict()
+    d["schema"] = "pimsim-baseline-profile/1"
+    for k in ("stack", "ms_per_token_median", "spread"):
+        del d[k]
+    assert profile_from_data(d, "p.yaml").stack == "hf-forward"
+
+
 def test_bad_profile_is_one_line_error(tmp_path):
     d = profile().as_dict()
     d["ms_per_token"] = -1
@@ -221,7 +260,7 @@ def test_bad_profile_is_one_line_error(tmp_path):
         profile_from_data(d, "p.yaml")
     d = profile().as_dict()
     d["schema"] = "other/9"
-    with pytest.raises(PimsimError, match=r"schema: expected 'pimsim-baseline-profile/1'"):
+    with pytest.raises(PimsimError, match=r"schema: expected 'pimsim-baseline-profile/2'"):
         profile_from_data(d, "p.yaml")
     f = tmp_path / "x.yaml"
     f.write_text("model: [unclosed")
@@ -274,9 +313,14 @@ def test_measure_without_torch_is_one_line_error(monkeypatch):
 def test_measure_decode_smoke(tmp_path):
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
-    from simulator.baselines.measure import measure_decode
+    from simulator.baselines.measure import build_hf_model, measure_decode
 
-    prof = measure_decode("gpt2-small", 4, "fp32", warmup=0, repeats=2, threads=1)
-    assert prof.ms_per_token > 0 and len(prof.ms_per_token_samples) == 2 and prof.context == 4
-    save_profile(prof, tmp_path / "p.yaml")
-    assert load_profile(tmp_path / "p.yaml").model == "gpt2-small"
+    built = build_hf_model("gpt2-small", "fp32", "cpu")
+    for stack in ("hf-forward", "hf-generate"):
+        prof = measure_decode("gpt2-small", 4, "fp32", warmup=0, repeats=2, threads=1, stack=stack, built=built)
+        assert prof.ms_per_token > 0 and len(prof.ms_per_token_samples) == 2 and prof.context == 4
+        assert prof.ms_per_token == min(prof.ms_per_token_samples) and prof.stack == stack and prof.threads == 1
+        assert len(prof.host["load_avg_before"]) == 3 and prof.host["when"]
+        save_profile(prof, tmp_path / "p.yaml")
+        back = load_profile(tmp_path / "p.yaml")
+        assert back.stack == stack and back.threads == 1 and profile_result(back).stack == stack

@@ -1,11 +1,13 @@
-"""The analytic baseline model: per-op roofline + kernel and framework overheads, and energy = time x power.
+"""The baseline model: per-kernel roofline + the stack's software costs, played as events; energy = time x power.
 
-Per op (one execution):   device = max(bytes / (BW * eff_bw), flops / (peak(dtype) * eff_c))
-                                   + kernels * device_us_per_kernel
-                          host   = kernels * host_us_per_kernel
-Per token:                host  += layers * layer_overhead_us + token_overhead_us
-                          GPU (asynchronous launch queue): latency = max(host, device)
-                          CPU (synchronous):               latency = host + device
+Per kernel (simulator/baselines/events.py):
+    device = max(bytes / BW, flops / peak(dtype)) / kernels_of_op + device_us_per_kernel
+    host   = host_us_per_kernel (eager dispatch; 0 when a CUDA graph launches the token)
+Per token, the stack (simulator/baselines/stacks.py) adds Python glue per forward call and per layer, the
+generate loop's kernels and Python, and one synchronisation. A GPU overlaps host and device through its
+launch queue; a CPU runs each kernel after dispatching it, forking big ones over its threads.
+Closed forms (`closed_form`) are limit cases of this: max(host, device) for a GPU with an unbounded queue
+when either side dominates every kernel, host + device for a one-thread CPU (tests prove both).
 Energy:   utilisation model: P = idle + (TDP - idle) * device / latency;  tdp model: P = TDP;  E = P * latency.
 """
 
@@ -13,9 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from simulator.baselines.events import kernel_plan, rates, simulate_token
 from simulator.baselines.presets import BaselinePreset
+from simulator.baselines.stacks import Stack, get_stack
 from simulator.baselines.workload import BaselineOp
-from simulator.errors import PimsimError
 
 US = 1e-6
 
@@ -26,47 +29,61 @@ class BaselineResult:
     latency_s: float                    # per token
     energy_j: float                     # per token
     breakdown: dict[str, float] = field(default_factory=dict)  # seconds per component (+ power_w, utilisation)
+    stack: str = "hf-generate"          # the software stack modelled / measured
+    threads: int | None = None          # CPU threads (None for a GPU)
+    timeline: list = field(default_factory=list)  # (lane, name, start_s, end_s) when asked for
 
     @property
     def ms_per_token(self) -> float:
         return self.latency_s * 1e3
 
 
-def op_device_s(preset: BaselinePreset, op: BaselineOp) -> tuple[float, float, float]:
-    """(memory time, compute time, fixed kernel time) of one execution of `op`, in seconds."""
-    bw = preset.memory.bandwidth_gbs.value * 1e9 * preset.memory.bandwidth_efficiency.value
-    peak = preset.compute.tflops(op.dtype).value * 1e12 * preset.compute.efficiency.value
-    return op.bytes / bw, op.flops / peak, op.kernels * preset.software.device_us_per_kernel.value * US
-
-
-def predict(preset: BaselinePreset, workload: list[BaselineOp]) -> BaselineResult:
-    if not workload:
-        raise PimsimError("baseline predict: the workload has no ops")
-    sw = preset.software
-    mem_s = comp_s = fixed_s = dev_s = dispatch_s = 0.0
-    by_kind: dict[str, float] = {}
-    layers = max((o.count for o in workload if o.per_layer), default=0)
-    for o in workload:
-        m, c, k = op_device_s(preset, o)
-        d = max(m, c) + k
-        dev_s += o.count * d
-        if m >= c:
-            mem_s += o.count * m
-        else:
-            comp_s += o.count * c
-        fixed_s += o.count * k
-        dispatch_s += o.count * o.kernels * sw.host_us_per_kernel.value * US
-        by_kind[o.kind] = by_kind.get(o.kind, 0.0) + o.count * d
-    framework_s = (layers * sw.layer_overhead_us.value + sw.token_overhead_us.value) * US
-    host_s = dispatch_s + framework_s
-    latency = max(host_s, dev_s) if preset.host_device_overlap else host_s + dev_s
-    util = dev_s / latency if latency > 0 else 0.0
+def predict(preset: BaselinePreset, workload: list[BaselineOp], stack: str | Stack | None = None,
+            threads: int | None = None, *, timeline: bool = False) -> BaselineResult:
+    """Latency and energy of one decode token. `workload` should come from `workload_from_model/trace` with
+    the same stack (it decides the KV-cache update); `threads` overrides a CPU preset's default."""
+    st = get_stack(stack)
+    plan = kernel_plan(preset, st, workload, threads)
+    dtype = workload[0].dtype
+    tok = simulate_token(preset, st, plan, threads=threads, dtype=dtype, timeline=timeline)
+    latency = tok.latency_s
+    util = min(1.0, tok.device_busy_s / latency) if latency > 0 else 0.0
     p = preset.power
     power_w = p.tdp_w.value if p.model == "tdp" else p.idle_w.value + (p.tdp_w.value - p.idle_w.value) * util
+    by_kind: dict[str, float] = {}
+    for k in plan:
+        by_kind[k.kind] = by_kind.get(k.kind, 0.0) + k.device_s
     breakdown = {
-        "device_s": dev_s, "memory_bound_s": mem_s, "compute_bound_s": comp_s, "kernel_fixed_s": fixed_s,
-        "host_s": host_s, "dispatch_s": dispatch_s, "framework_s": framework_s,
-        "power_w": power_w, "utilisation": util,
+        "device_s": tok.device_busy_s,
+        "memory_bound_s": sum(k.device_s for k in plan if k.memory_bound),
+        "compute_bound_s": sum(k.device_s for k in plan if not k.memory_bound),
+        "kernel_fixed_s": sum(k.fixed_s for k in plan),
+        "host_s": tok.host_busy_s, "dispatch_s": sum(k.host_s for k in plan),
+        "framework_s": tok.host_busy_s - sum(k.host_s for k in plan), "sync_s": tok.sync_s,
+        "kernels": float(len(plan)), "power_w": power_w, "utilisation": util,
     }
     breakdown.update({f"device_{k}_s": v for k, v in by_kind.items()})
-    return BaselineResult(name=preset.name, latency_s=latency, energy_j=power_w * latency, breakdown=breakdown)
+    n_threads = rates(preset, dtype, threads).threads if preset.kind == "cpu" else None
+    return BaselineResult(name=preset.name, latency_s=latency, energy_j=power_w * latency, breakdown=breakdown,
+                          stack=st.name, threads=n_threads, timeline=tok.events)
+
+
+def closed_form(preset: BaselinePreset, workload: list[BaselineOp], stack: str | Stack | None = None,
+                threads: int | None = None) -> float:
+    """The pre-event closed form of the same costs: GPU max(host, device) + sync, CPU host + device. Exact
+    for the limit cases documented above; elsewhere a lower bound of `predict` (GPU) or equal (CPU, 1 thread)."""
+    st = get_stack(stack)
+    plan = kernel_plan(preset, st, workload, threads)
+    sw = preset.software
+    layers = sum(1 for k in plan if k.layer_start)
+    host = sum(k.host_s for k in plan)
+    if st.framework:
+        host += (layers * sw.layer_overhead_us.value + sw.token_overhead_us.value) * US
+    if st.generate_loop:
+        host += sw.generate_overhead_us.value * US
+    if st.dispatch == "graph":
+        host += sw.graph_launch_us.value * US
+    device = sum(k.device_s for k in plan)
+    if preset.kind == "gpu":
+        return max(host, device) + sw.sync_us.value * US
+    return host + device

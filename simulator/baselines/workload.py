@@ -84,7 +84,9 @@ class BaselineOp:
 
 def model_shape(name: str) -> ModelShape:
     """A ModelShape for a model-zoo name (gpt2-small ... gpt3-xl, smollm2-135m)."""
-    from simulator.trace.zoo import get_model  # the trace library's model zoo (one source of truth)
+    from simulator.trace.zoo import (
+        get_model,  # the trace library's model zoo (one source of truth)
+    )
 
     return shape_from_config(get_model(name))
 
@@ -99,6 +101,14 @@ def shape_from_config(cfg) -> ModelShape:
     )
 
 
+def _kv_update(kv_update, stack) -> str:
+    if kv_update is not None:
+        return kv_update
+    from simulator.baselines.stacks import get_stack
+
+    return get_stack(stack).kv_update
+
+
 def _check(ctx: int, dtype: str, shape: ModelShape | None = None) -> tuple[int, int]:
     if dtype not in DTYPES:
         raise PimsimError(f"dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
@@ -111,8 +121,10 @@ def _check(ctx: int, dtype: str, shape: ModelShape | None = None) -> tuple[int, 
 
 def workload_from_model(shape: ModelShape, ctx: int, dtype: str = "fp32", *,
                         attn: Literal["sdpa", "eager"] = "sdpa",
-                        kv_update: Literal["concat", "inplace"] = "concat") -> list[BaselineOp]:
-    """Ops of one decode step with `ctx` keys in the cache (this token included), HF-eager style."""
+                        kv_update: Literal["concat", "inplace"] | None = None, stack=None) -> list[BaselineOp]:
+    """Ops of one decode step with `ctx` keys in the cache (this token included), HF-eager style.
+    `stack` (a name or Stack; default hf-generate) picks the KV-cache update unless `kv_update` is given."""
+    kv_update = _kv_update(kv_update, stack)
     wb, ab = _check(ctx, dtype, shape)
     d, hd, H, KV, F, L = shape.d_model, shape.head_dim, shape.heads, shape.n_kv_heads, shape.ffn, shape.layers
     A, KVD = H * hd, KV * hd
@@ -178,7 +190,7 @@ def workload_from_model(shape: ModelShape, ctx: int, dtype: str = "fp32", *,
 
 def workload_from_trace(trace, ctx: int, dtype: str = "fp32", *,
                         attn: Literal["sdpa", "eager"] = "sdpa",
-                        kv_update: Literal["concat", "inplace"] = "concat") -> list[BaselineOp]:
+                        kv_update: Literal["concat", "inplace"] | None = None, stack=None) -> list[BaselineOp]:
     """Ops of one decode step of a `simulator.trace` Trace (a `pimtrace/1` file, e.g. from `derive_trace`).
 
     FLOPs and weight bytes come from the trace (so quantised / pruned weights count at their stored size,
@@ -186,6 +198,7 @@ def workload_from_trace(trace, ctx: int, dtype: str = "fp32", *,
     traffic of the HF eager stack (cache concatenation, multi-kernel activations) come from the same rules
     as `workload_from_model`, keyed by op kind.
     """
+    kv_update = _kv_update(kv_update, stack)
     wb, ab = _check(ctx, dtype)
     model = trace.model
     shape = shape_from_config(model)

@@ -38,11 +38,14 @@ class RunRequest:
     cpu: str | None
     baseline_dtype: str
     energy_variant: str
+    baseline_stack: str = "hf-generate"
+    baseline_threads: int | None = None
 
     def options(self) -> dict[str, Any]:
         """The run options (everything but the arch, its overrides and the model/trace)."""
         return {k: getattr(self, k) for k in ("context", "tokens", "mapping", "overlap", "gpu", "cpu",
-                                              "baseline_dtype", "energy_variant")}
+                                              "baseline_dtype", "baseline_stack", "baseline_threads",
+                                              "energy_variant")}
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"arch": self.arch, "set": list(self.set)}

@@ -19,7 +19,8 @@
       exclude: [{model: gpt2-xl, channels: 4}]     # drop points matching every key of an entry
       include: [{context: {le: 1024}}]             # if given, keep only points matching some entry
 
-Run options are `model, trace, context, tokens, mapping, overlap, gpu, cpu, baseline_dtype, energy_variant`; every other key is a dotted arch-config
+Run options are `model, trace, context, tokens, mapping, overlap, gpu, cpu, baseline_dtype, baseline_stack,
+baseline_threads, energy_variant`; every other key is a dotted arch-config
 key, checked against the config schema. A filter names an axis, a run option or a config key (compared
 with the resolved config); a condition is a value, a list of values, or `{eq, ne, lt, le, gt, ge, in}`.
 The file is data (`yaml.safe_load`); every error is one line naming the file and the field.
@@ -55,7 +56,7 @@ SWEEP_DIR = REPO_DIR / "arch_configs" / "sweeps"
 
 #: keys of an axis or filter that are run options (everything else is an arch-config key)
 RUN_OPTIONS = ("model", "trace", "context", "tokens", "mapping", "overlap", "gpu", "cpu", "baseline_dtype",
-               "energy_variant")
+               "baseline_stack", "baseline_threads", "energy_variant")
 
 #: column names of the result table an axis may not take (the run options are allowed for their own key)
 RESERVED_NAMES = frozenset({
@@ -160,6 +161,8 @@ class RunOptions(_Strict):
     gpu: str | None = "t4"  # GPU baseline preset (arch_configs/baselines/), or null for none
     cpu: str | None = "xeon_gold_6154"  # CPU baseline preset, or null for none
     baseline_dtype: str = "fp32"  # data type the baselines run in
+    baseline_stack: str = "hf-generate"  # software stack of the baselines (docs/baselines.md, "Stacks")
+    baseline_threads: PositiveInt | None = None  # CPU baseline threads (null: the preset's default)
     energy_variant: str = "v2"  # energy accounting variant (docs/energy.md)
 
 
@@ -298,6 +301,14 @@ def _check_semantics(spec: SweepSpec, spec_dir: Path | None) -> list[tuple[str, 
             if value is not None and not Path(str(value)).is_file() and value not in _known_presets(baseline_dir):
                 known = ", ".join(_known_presets(baseline_dir))
                 problems.append((field, f"unknown {key} baseline preset {value!r} (known: {known})"))
+        elif key == "baseline_stack":
+            from simulator.baselines.stacks import STACKS
+
+            if value not in STACKS:
+                problems.append((field, f"unknown baseline_stack {value!r} (choose one of: {', '.join(STACKS)})"))
+        elif key == "baseline_threads":
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+                problems.append((field, f"baseline_threads must be a positive integer or null, got {value!r}"))
         elif key in ("mapping", "baseline_dtype", "energy_variant"):
             if not isinstance(value, str):
                 problems.append((field, f"{key} must be a name, got {value!r}"))

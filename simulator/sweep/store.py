@@ -35,7 +35,7 @@ PARQUET_NAME = "results.parquet"
 #: leading columns of the result table, in order; axis columns, config values and result fields follow
 LEAD_COLUMNS = ("sweep_schema", "sweep", "point", "key", "status", "error")
 RUN_COLUMNS = ("model", "trace", "context", "tokens", "mapping", "overlap", "gpu", "cpu", "baseline_dtype",
-               "energy_variant", "arch", "overrides")
+               "baseline_stack", "baseline_threads", "energy_variant", "arch", "overrides")
 ID_COLUMNS = ("config_hash", "trace_hash", "code_version", "runner_wall_s")
 DERIVED_COLUMNS = ("tokens_per_s", "tokens_per_j")
 

@@ -56,7 +56,8 @@ def simulate(arch: ArchConfig, trace, context: int | None = None, tokens: int | 
              mapping: str = "pim-gpt", overlap: bool | None = None, gpu: str | None = "t4",
              cpu: str | None = "xeon_gold_6154", baseline_dtype: str = "fp32", baseline_profile: str | None = None,
              energy_variant: str = "v2", contexts: list[int] | None = None, timeline: bool = False,
-             on_token=None, with_floor: bool = False) -> dict:
+             on_token=None, with_floor: bool = False, baseline_stack: str = "hf-generate",
+             baseline_threads: int | None = None) -> dict:
     """Run the PIM-GPT system and return the `pimsim run --json` object. `contexts` (explicit, e.g. sampled)
     overrides context/tokens; each token is generated with that many keys in the KV cache. `overlap` None
     takes `asic.overlap` from the arch config. `timeline`: keep the first token's resource timeline
@@ -79,7 +80,7 @@ def simulate(arch: ArchConfig, trace, context: int | None = None, tokens: int | 
     out["config_hash"] = config_hash(arch)
     out["trace_hash"] = trace_hash(trace)
     add_energy(out, arch, stats, eng.asic_clock_ghz, energy_variant)
-    add_baselines(out, trace, ctxs, gpu, cpu, baseline_dtype, baseline_profile)
+    add_baselines(out, trace, ctxs, gpu, cpu, baseline_dtype, baseline_profile, baseline_stack, baseline_threads)
     if with_floor:
         from simulator.system.floor import token_floor_cycles
 

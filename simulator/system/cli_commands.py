@@ -34,6 +34,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cpu", type=non_empty, default="xeon_gold_6154", help="CPU baseline preset (default xeon_gold_6154)")
     p.add_argument("--baseline-dtype", choices=["fp32", "fp16", "bf16", "int8"], default="fp32",
                    help="dtype the baselines run in (default fp32: unoptimised PyTorch)")
+    p.add_argument("--stack", choices=["hf-generate", "hf-forward", "optimized"], default="hf-generate",
+                   help="software stack of the baselines (default hf-generate; docs/baselines.md)")
+    p.add_argument("--cpu-threads", type=int_in(1, 4096), default=None,
+                   help="threads of the CPU baseline (default: the preset's, e.g. 18 for xeon_gold_6154)")
     p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout (no progress bar)")
 
 
@@ -109,7 +113,8 @@ def _run(args) -> int:
         out = simulate(arch, trace, context=args.context, tokens=args.tokens, mapping=args.mapping,
                        overlap=_overlap(args.overlap), gpu=_none(args.gpu), cpu=_none(args.cpu),
                        baseline_dtype=args.baseline_dtype, baseline_profile=args.baseline_profile,
-                       energy_variant=args.energy_variant, timeline=bool(args.timeline), on_token=bar)
+                       energy_variant=args.energy_variant, timeline=bool(args.timeline), on_token=bar,
+                       baseline_stack=args.stack, baseline_threads=args.cpu_threads)
     finally:
         bar.close()
     if args.timeline:
@@ -174,6 +179,8 @@ def print_report(o: dict) -> None:
         if "energy_efficiency_gain" in o:
             print(f"  {'PIM energy-efficiency gain':<26s} {'':>12s}"
                   + "".join(f" {o['energy_efficiency_gain'].get(k, float('nan')):>15.1f}x" for k in o["baselines"]))
+        _print_ranges(o)
+        print("  baselines: " + "; ".join(_baseline_label(v) for v in o["baselines"].values()))
     if "energy_j" in o:
         print(f"\n  energy {o['energy_j']:.4g} J ({o['energy_variant']}; table {o['energy_table_hash']}): "
               + ", ".join(f"{k} {v / o['energy_j'] * 100:.0f}%" for k, v in o["energy_breakdown"].items() if v > 0))
@@ -182,6 +189,20 @@ def print_report(o: dict) -> None:
         print(f"\n  functional: {f['tokens']} tokens, greedy agreement {f['token_agreement'] * 100:.1f} %, logits max "
               f"rel err {f['logits_max_rel_err']:.2e}, mean {f['logits_mean_rel_err']:.2e}")
     print(f"\n  simulated in {o['wall_s']:.2f} s wall")
+
+
+def _baseline_label(b: dict) -> str:
+    threads = f", {b['threads']} threads" if b.get("threads") else ""
+    return f"{b['name']} ({b.get('stack', '?')}{threads}, {b.get('dtype', 'measured')})"
+
+
+def _print_ranges(o: dict) -> None:
+    """The speedup / energy-efficiency range that the presets' documented low/high estimates give."""
+    for key, label in (("speedup_range", "speedup range"), ("energy_efficiency_gain_range", "EE-gain range")):
+        rng = o.get(key) or {}
+        if rng:
+            print(f"  {label + ' (estimates)':<26s} {'':>12s}"
+                  + "".join(f" {f'{rng[k][0]:.1f}-{rng[k][1]:.1f}x' if k in rng else '':>16s}" for k in o["baselines"]))
 
 
 def _reproduce(args) -> int:
@@ -199,7 +220,8 @@ def _reproduce(args) -> int:
         result = reproduce_pim_gpt(args.arch, args.set, models, samples=args.samples,
                                    check_contexts=args.check_contexts, mapping=args.mapping,
                                    overlap=_overlap(args.overlap), gpu=_none(args.gpu), cpu=_none(args.cpu),
-                                   baseline_dtype=args.baseline_dtype, on_model=bar)
+                                   baseline_dtype=args.baseline_dtype, on_model=bar, baseline_stack=args.stack,
+                                   baseline_threads=args.cpu_threads)
     finally:
         bar.close()
     if args.update_doc:

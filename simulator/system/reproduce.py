@@ -45,7 +45,13 @@ def _model_row(name: str, o: dict, ctxs: list[int]) -> dict:
            "gpu_latency_s": o["baselines"].get("gpu", {}).get("latency_s"),
            "cpu_latency_s": o["baselines"].get("cpu", {}).get("latency_s"),
            "floor_latency_s": o["floor"]["per_token_s"],
-           "floor_ratio": o["per_token_latency_s"] / o["floor"]["per_token_s"]}
+           "floor_ratio": o["per_token_latency_s"] / o["floor"]["per_token_s"],
+           "speedup_gpu_range": o.get("speedup_range", {}).get("gpu"),
+           "speedup_cpu_range": o.get("speedup_range", {}).get("cpu"),
+           "ee_gain_gpu_range": o.get("energy_efficiency_gain_range", {}).get("gpu"),
+           "ee_gain_cpu_range": o.get("energy_efficiency_gain_range", {}).get("cpu"),
+           "baselines": {k: {f: v.get(f) for f in ("name", "stack", "threads", "threads_source", "dtype")}
+                         for k, v in o["baselines"].items()}}
     if row["energy_per_token_j_v1"] and row["ee_gain_gpu"]:
         scale = row["energy_per_token_j"] / row["energy_per_token_j_v1"]
         row["ee_gain_gpu_v1"] = row["ee_gain_gpu"] * scale
@@ -62,7 +68,8 @@ def _latency(arch_name: str, sets: list[str], trace, ctxs: list[int], mapping: s
 def reproduce_pim_gpt(arch_name: str = "pim_gpt", sets: list[str] | None = None, models=PIM_GPT_MODELS,
                       samples: int = 8, check_contexts: int = 2, mapping: str = "pim-gpt", overlap: bool | None = None,
                       gpu: str | None = "t4", cpu: str | None = "xeon_gold_6154",
-                      baseline_dtype: str = "fp32", on_model=None) -> dict:
+                      baseline_dtype: str = "fp32", on_model=None, baseline_stack: str = "hf-generate",
+                      baseline_threads: int | None = None) -> dict:
     """`overlap` None takes asic.overlap of the arch config; `on_model()` (optional) is called after each model
     (progress display)."""
     sets = list(sets or [])
@@ -78,6 +85,7 @@ def reproduce_pim_gpt(arch_name: str = "pim_gpt", sets: list[str] | None = None,
         limit = trace.header.model.context_limit
         ctxs = sampled_contexts(limit, samples)
         o = simulate(arch, trace, mapping=mapping, overlap=overlap, gpu=gpu, cpu=cpu, baseline_dtype=baseline_dtype,
+                     baseline_stack=baseline_stack, baseline_threads=baseline_threads,
                      contexts=ctxs, with_floor=True)
         rows.append(_model_row(name, o, ctxs))
         # ASIC clock 1 GHz -> 100 MHz, everything else as configured, at a few evenly spaced contexts
@@ -101,7 +109,7 @@ def reproduce_pim_gpt(arch_name: str = "pim_gpt", sets: list[str] | None = None,
         "data_movement_reduction": [min(dmr), max(dmr)],
     }
     return {"paper": "PIM-GPT (arXiv 2310.09385)", "published_ranges": PAPER, "published_secondary": PAPER_CHECKS,
-            "arch": arch.name, "samples": samples, "check_contexts": check_contexts, "models": rows,
+            "arch": arch.name, "samples": samples, "stack": baseline_stack, "cpu_threads": baseline_threads, "check_contexts": check_contexts, "models": rows,
             "published_checks": checks,
             "check_runs": {"asic_clock": slowdowns,
                            "channel_scaling": {"model": SCALING_MODEL, "context": SCALING_CONTEXT,
@@ -161,6 +169,19 @@ def print_text(result: dict) -> None:
     print("  " + f"{head[0]:<16s}" + "".join(f"{h:>13s}" for h in head[1:]))
     for r in body:
         print("  " + f"{r[0]:<16s}" + "".join(f"{v:>13s}" for v in r[1:]))
+    rows = result["models"]
+    if any(r.get("speedup_gpu_range") or r.get("speedup_cpu_range") for r in rows):
+        print("  range from the presets' documented low/high estimates (x T4, x Xeon, EE x T4, EE x Xeon):")
+        for r in rows:
+            vals = [f"{x[0]:.0f}-{x[1]:.0f}" if x else "" for x in (
+                r.get("speedup_gpu_range"), r.get("speedup_cpu_range"), r.get("ee_gain_gpu_range"),
+                r.get("ee_gain_cpu_range"))]
+            print("  " + f"{r['model']:<16s}" + "".join(f"{v:>13s}" for v in vals))
+    if rows:
+        b = rows[0]["baselines"]
+        print("  baselines: " + "; ".join(f"{k} {v['name']} ({v['stack']}"
+                                          + (f", {v['threads']} threads: {v.get('threads_source')}" if v.get("threads")
+                                             else "") + ")" for k, v in b.items()))
     print("\nPublished secondary figures")
     for r in cbody:
         print(f"  {r[0]:<38s} {r[1]:>10s}   paper {r[2]:<20s} ({r[3]})")

@@ -5,11 +5,12 @@ from __future__ import annotations
 from simulator.errors import PimsimError
 
 POINT_KEYS = {"arch", "set", "model", "trace", "context", "tokens", "mapping", "overlap", "gpu", "cpu",
-              "baseline_dtype", "energy_variant"}
+              "baseline_dtype", "baseline_stack", "baseline_threads", "energy_variant"}
 
 
 def run_point(point: dict) -> dict:
-    """{arch, set, model | trace, context, tokens, mapping, overlap, gpu, cpu, baseline_dtype} -> result."""
+    """{arch, set, model | trace, context, tokens, mapping, overlap, gpu, cpu, baseline_dtype, baseline_stack,
+    baseline_threads} -> result."""
     from simulator.config import load_arch
     from simulator.system.api import load_model_trace, simulate
 
@@ -24,4 +25,6 @@ def run_point(point: dict) -> dict:
                     mapping=point.get("mapping", "pim-gpt"), overlap=None if overlap is None else bool(overlap),
                     gpu=point.get("gpu", "t4"), cpu=point.get("cpu", "xeon_gold_6154"),
                     baseline_dtype=point.get("baseline_dtype", "fp32"),
+                    baseline_stack=point.get("baseline_stack", "hf-generate"),
+                    baseline_threads=point.get("baseline_threads"),
                     energy_variant=point.get("energy_variant", "v2"))

@@ -1,0 +1,64 @@
+"""Software stacks: what runs around the kernels of one decode step (docs/baselines.md, "Stacks").
+
+A stack is the *structure* of the software (which overheads exist, how kernels reach the device, where the
+loop synchronises); a preset holds the *costs* of that structure on its host (`software.*` values, each
+sourced). Three stacks:
+
+* `hf-generate` (default): HF `model.generate()` greedy, eager PyTorch — the stack a 2023 paper most likely
+  timed. Per token: the forward call (framework glue per layer and per call, one host dispatch per kernel)
+  plus the generate loop around it: argmax over the vocabulary, `unfinished_sequences` / stopping-criteria
+  updates, `torch.cat` of input_ids and attention mask, cache-position bookkeeping — GENERATE_LOOP_KERNELS
+  kernels and `software.generate_overhead_us` of Python — and a host<->device synchronisation (the
+  `this_peer_finished` check calls `.item()`), after which the next token's host work starts.
+* `hf-forward`: one forward call per token (the loop is the caller's), then a synchronisation to read the
+  logits. No generate-loop work.
+* `optimized`: CUDA graphs / a fused decode loop: one graph launch per token (`software.graph_launch_us`),
+  no Python per layer, a static KV cache written in place; the device still pays its per-kernel fixed time.
+  On a CPU there are no graphs: `optimized` then means no framework glue and in-place cache only.
+
+GENERATE_LOOP_KERNELS was counted with `torch.profiler` on transformers 5.24 `generate()` (greedy, GPT-2):
+72 top-level aten ops per extra generated token against 53 for a bare forward call; of the 19 extra ops,
+15 launch kernels (argmax, 2 `to`, 2 `full`, 2 `clone`, 2 `cat`, add, eq, bitwise_not, `__or__`,
+`__and__`, max) and 1 synchronises (`is_nonzero` = `.item()`); the rest are views.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from simulator.errors import PimsimError
+
+GENERATE_LOOP_KERNELS = 15
+
+
+@dataclass(frozen=True)
+class Stack:
+    name: str
+    dispatch: Literal["eager", "graph"]    # eager: the host dispatches every kernel; graph: one launch/token
+    framework: bool                        # Python glue per layer and per forward call (software.*_overhead_us)
+    generate_loop: bool                    # the generate() loop's own kernels and Python per token
+    kv_update: Literal["concat", "inplace"]  # DynamicCache torch.cat (copies the cache) or a static cache
+    description: str
+
+
+STACKS: dict[str, Stack] = {s.name: s for s in (
+    Stack("hf-generate", "eager", True, True, "concat",
+          "HF generate() greedy, eager PyTorch (forward + generate loop, one sync per token)"),
+    Stack("hf-forward", "eager", True, False, "concat",
+          "one HF forward call per token, eager PyTorch (one sync per token)"),
+    Stack("optimized", "graph", False, False, "inplace",
+          "CUDA graphs / fused decode loop: one launch per token, static KV cache, kernel time only"),
+)}
+DEFAULT_STACK = "hf-generate"
+
+
+def get_stack(name: str | Stack | None) -> Stack:
+    if isinstance(name, Stack):
+        return name
+    if name is None:
+        return STACKS[DEFAULT_STACK]
+    try:
+        return STACKS[name]
+    except KeyError:
+        raise PimsimError(f"--stack {name!r}: choose one of {', '.join(STACKS)}") from None
