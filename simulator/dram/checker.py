@@ -22,6 +22,12 @@ _ACTS = {"ACT", "ACT4", "ACT16"}
 _PRES = {"PRE", "PRE4", "PREA"}
 _NEED_ROW = {"RD", "WR", "MAC", "MAC16", "AF16", "EWMUL16", "RDCP", "WRCP", "WRA16"}
 _COLUMN = _NEED_ROW | _REG_CMDS
+# Column spacing is per data direction (docs/device-model.md 'Column spacing'): reads after reads, writes
+# after writes, at channel scope (nCCDS) for commands that use the channel's column bus, and at bank-group
+# scope (nCCDL) for those plus EWMUL16. AF16 is spaced by neither.
+_CCDS_DIR = {"RD": "r", "MAC": "r", "MAC16": "r", "RDCP": "r", "RDMAC16": "r", "RDAF16": "r",
+             "WR": "w", "WRA16": "w", "WRGB": "w", "WRCP": "w", "WRMAC16": "w"}
+_CCDL_DIRS = {**{k: (v,) for k, v in _CCDS_DIR.items()}, "EWMUL16": ("r", "w")}
 _RCD = {"RD": "nRCDRD", "WR": "nRCDWR", "WRA16": "nRCDWR", "MAC": "nRCDRDMAC", "MAC16": "nRCDRDMAC",
         "EWMUL16": "nRCDEWMUL", "AF16": "nRCDRDAF", "RDCP": "nRCDRDCP", "WRCP": "nRCDWRCP"}
 
@@ -48,13 +54,18 @@ class _Chan:
         self.open = [-1] * nb
         self.b_act, self.b_pre, self.b_read, self.b_write = [NEG] * nb, [NEG] * nb, [NEG] * nb, [NEG] * nb
         self.b_ewmul, self.b_wra, self.b_refab, self.b_refpb = [NEG] * nb, [NEG] * nb, [NEG] * nb, [NEG] * nb
-        self.g_act, self.g_col, self.g_wr, self.g_wrmac = [NEG] * ng, [NEG] * ng, [NEG] * ng, [NEG] * ng
-        self.c_act = self.c_col = self.c_rd = self.c_rdreg = self.c_wr = self.c_wrreg = NEG
+        self.g_act, self.g_wr, self.g_wrmac = [NEG] * ng, [NEG] * ng, [NEG] * ng
+        self.g_col = {"r": [NEG] * ng, "w": [NEG] * ng}  # last column read / write per bank group
+        self.c_col = {"r": NEG, "w": NEG}
+        self.c_act = self.c_rd = self.c_rdreg = self.c_wr = self.c_wrreg = NEG
         self.c_busrd = self.c_buswr = NEG
         self.acts: list[int] = []
 
 
-def check_log(log: CommandLog, cfg: ArchConfig, first_only: bool = False) -> list[Violation]:
+def check_log(log: CommandLog, cfg: ArchConfig, first_only: bool = False,
+              every_rule: bool = False) -> list[Violation]:
+    """Violations in issue order: the first rule each command breaks (every rule it breaks if `every_rule`);
+    with `first_only`, stop at the first offending command."""
     org, t = cfg.organisation, cfg.timing
     nb, bpg = org.banks, org.banks_per_group
     chans: dict[int, _Chan] = {}
@@ -123,10 +134,12 @@ def check_log(log: CommandLog, cfg: ArchConfig, first_only: bool = False) -> lis
             for b in banks:
                 need(st.open[b] == row, "row state", f"bank {b} has row {st.open[b]} open, command targets {row}", b)
                 gap(st.b_act[b], getattr(t, _RCD[name]), _RCD[name], f"ACT of bank {b}")
-        if name in _COLUMN:
+        for d in _CCDL_DIRS.get(name, ()):
             for g in groups:
-                gap(st.g_col[g], t.nCCDL, "nCCDL", f"column command in bank group {g}")
-            gap(st.c_col, t.nCCDS, "nCCDS", "column command in this channel")
+                gap(st.g_col[d][g], t.nCCDL, "nCCDL", f"column {'read' if d == 'r' else 'write'} in bank group {g}")
+        if name in _CCDS_DIR:
+            d = _CCDS_DIR[name]
+            gap(st.c_col[d], t.nCCDS, "nCCDS", f"column {'read' if d == 'r' else 'write'} in this channel")
         if name in ("RD", "RDMAC16", "RDAF16"):
             gap(st.c_busrd, t.nBL, "nBL", "data-bus read")
             gap(st.c_wr, t.nCWL + t.nBL + t.nWTRS, "nWTRS", "WR")
@@ -141,7 +154,7 @@ def check_log(log: CommandLog, cfg: ArchConfig, first_only: bool = False) -> lis
             gap(st.c_rdreg, t.nCLREG + t.nBL + 3 - cwl + t.nWPRE, "nRTW", "RDMAC16/RDAF16")
 
         if found:
-            out.append(found[0])
+            out.extend(found if every_rule else found[:1])
             if first_only:
                 return out
 
@@ -176,10 +189,11 @@ def check_log(log: CommandLog, cfg: ArchConfig, first_only: bool = False) -> lis
                 st.b_refab[b] = cycle
             if name == "REFpb":
                 st.b_refpb[b] = cycle
-        if name in _COLUMN:
+        for d in _CCDL_DIRS.get(name, ()):
             for g in groups:
-                st.g_col[g] = cycle
-            st.c_col = cycle
+                st.g_col[d][g] = cycle
+        if name in _CCDS_DIR:
+            st.c_col[_CCDS_DIR[name]] = cycle
         if name in ("RD", "RDMAC16", "RDAF16"):
             st.c_busrd = cycle
             if name == "RD":

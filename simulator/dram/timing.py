@@ -27,8 +27,15 @@ C = Cmd
 ACTS = (C.ACT, C.ACT4, C.ACT16)
 PRES = (C.PRE, C.PRE4, C.PREA)
 BANK_READS = (C.RD, C.RDCP, C.MAC, C.MAC16)  # nRTP counts only from these (aim-isa.md)
-COLUMNS = (C.RD, C.WR, C.MAC, C.MAC16, C.AF16, C.EWMUL16, C.RDCP, C.WRCP, C.WRGB, C.RDMAC16, C.RDAF16, C.WRMAC16,
-           C.WRA16)
+# Column-to-column spacing (nCCDS / nCCDL) applies only between commands moving data the same way: reads
+# after reads, writes after writes. A read followed by a write (or the reverse) is spaced by the bus
+# turnarounds below (nRTW, nWTR), and AF16 (a look-up in the bank's own AF unit) by neither.
+# EWMUL16 reads and writes the banks of each group but moves nothing over the channel, so it takes part only
+# in the bank-group (nCCDL) spacing. docs/device-model.md 'Column spacing'.
+CCDS_READS = (C.RD, C.MAC, C.MAC16, C.RDCP, C.RDMAC16, C.RDAF16)
+CCDS_WRITES = (C.WR, C.WRA16, C.WRGB, C.WRCP, C.WRMAC16)
+CCDL_READS = CCDS_READS + (C.EWMUL16,)
+CCDL_WRITES = CCDS_WRITES + (C.EWMUL16,)
 BUS_READS = (C.RD, C.RDMAC16, C.RDAF16)  # drive the external data bus towards the host
 BUS_WRITES = (C.WR, C.WRA16, C.WRGB, C.WRMAC16)  # receive data from the host
 REFS = (C.REFab, C.REFpb)
@@ -71,8 +78,10 @@ def build_constraints(t: Timing) -> tuple[Constraint, ...]:
         (ACTS, ACTS, SCOPE_GROUP, t.nRRDL, "nRRDL"),
         (ACTS, ACTS, SCOPE_CHANNEL, t.nRRDS, "nRRDS"),
         # --- column to column ---
-        (COLUMNS, COLUMNS, SCOPE_GROUP, t.nCCDL, "nCCDL"),
-        (COLUMNS, COLUMNS, SCOPE_CHANNEL, t.nCCDS, "nCCDS"),
+        (CCDL_READS, CCDL_READS, SCOPE_GROUP, t.nCCDL, "nCCDL"),
+        (CCDL_WRITES, CCDL_WRITES, SCOPE_GROUP, t.nCCDL, "nCCDL"),
+        (CCDS_READS, CCDS_READS, SCOPE_CHANNEL, t.nCCDS, "nCCDS"),
+        (CCDS_WRITES, CCDS_WRITES, SCOPE_CHANNEL, t.nCCDS, "nCCDS"),
         (BUS_READS, BUS_READS, SCOPE_CHANNEL, t.nBL, "nBL"),
         (BUS_WRITES, BUS_WRITES, SCOPE_CHANNEL, t.nBL, "nBL"),
         # --- read -> write bus turnaround (tRTW) ---
