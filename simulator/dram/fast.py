@@ -119,7 +119,7 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
          rptr, rscope, rnext, rcyc, touch, mode_of, is_open, is_close, row_in_log, completion,
          dkind, dcmd, dconv, dblock, dcolcount, keep_log,
          st_bank, st_group, st_chan, open_row, mode, last_issue, last_done, acts, n_acts, ref_due, ring, nreq,
-         last_conv, last_leave, counts, chan_class, parent, cut, scal, open_since, open_cycles, x_after,
+         last_conv, last_leave, counts, chan_class, parent, cut, scal, open_since, open_cycles, rec,
          chan_counts, chan_open, self_gaps):
     # scal = [X (cycle in which the next instruction reaches the channels), number of channel classes]
     ncls = scal[1]
@@ -130,10 +130,16 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
     X = scal[0]
     end = np.int64(-1)
 
-    rec = x_after.shape[0] == ops.shape[0]  # record, per instruction, when the next one may arrive
+    # rec[i] (if given, one row per instruction): [cycle it reaches the channels, cycle the next one may,
+    # first and last cycle (over its channels) in which its last request's final command issued, or -1]
+    recording = rec.shape[0] == ops.shape[0]
     for i in range(ops.shape[0]):
-        if rec and i > 0:
-            x_after[i - 1] = X
+        if recording:
+            if i > 0:
+                rec[i - 1, 1] = X
+            rec[i, 0] = X
+            rec[i, 2] = -1
+            rec[i, 3] = -1
         op = ops[i]
         kind = dkind[op]
         mask = masks[i]
@@ -378,6 +384,11 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
                        is_open, is_close, completion, counts, False, open_since, open_cycles)
             if kind == K_EOC or kind == K_SYNC:
                 continue
+            if recording:
+                if rec[i, 2] < 0 or t_last < rec[i, 2]:
+                    rec[i, 2] = t_last
+                if t_last > rec[i, 3]:
+                    rec[i, 3] = t_last
             if dblock[op] == 1:
                 v = t_last + completion[final] + 1
             else:
@@ -386,6 +397,8 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
                 x_next = v
         if kind == K_EOC:
             end = x_next  # the cycle in which the last channel acknowledges EOC
+            if recording:
+                rec[i, 1] = end
             break
         X = x_next + 1 if kind == K_SYNC else x_next  # after SYNC: one cycle after the last acknowledgement
         if ncls > 1 and not keep_log and dblock[op] == 1:
@@ -431,8 +444,8 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
                             break
                     if merged:
                         break
-    if rec and ops.shape[0] > 0:
-        x_after[ops.shape[0] - 1] = end if end >= 0 else X
+    if recording and ops.shape[0] > 0 and end < 0:
+        rec[ops.shape[0] - 1, 1] = X
     scal[0] = X
     scal[1] = ncls
     return end, lg[:nlog]
@@ -580,7 +593,8 @@ def needs_reference(prog: IsrProgram, cfg: ArchConfig) -> bool:
     return bool(np.any(conv[prog.op] == 1))
 
 
-_NO_RECORD = np.zeros(0, np.int64)
+_NO_RECORD = np.zeros((0, 4), np.int64)
+REC_ARRIVE, REC_NEXT, REC_DONE_FIRST, REC_DONE_LAST = 0, 1, 2, 3  # columns of `record`
 
 
 class FastState:
@@ -647,19 +661,25 @@ class FastEngine:
                         rptr, rscope, rnext, rcyc, _TOUCH, _MODE, _IS_OPEN, _IS_CLOSE, _ROW_IN_LOG, completion,
                         *decode_arrays())
 
-    def run(self, op, opsize, mask, bank, row, keep_log: bool = False,
-            x_after: np.ndarray | None = None) -> tuple[int, np.ndarray]:
+    def run(self, op, opsize, mask, bank, row, keep_log: bool = False, x_after: np.ndarray | None = None,
+            record: np.ndarray | None = None) -> tuple[int, np.ndarray]:
         """Run instructions from the current state. Returns (EOC cycle or -1, class log). If `x_after` (same
         length as the program) is given, it receives for each instruction the cycle in which the next one
-        may reach the channels."""
+        may reach the channels. If `record` ([len(program), 4] int64) is given, it receives per instruction
+        the columns REC_ARRIVE, REC_NEXT, REC_DONE_FIRST, REC_DONE_LAST (see `_run`); both work with every
+        shortcut on."""
         a = self.state.arrays
-        if x_after is None:
-            x_after = _NO_RECORD
-        return _run(op, opsize, mask, bank, row, *self._static, keep_log,
-                    a["st_bank"], a["st_group"], a["st_chan"], a["open_row"], a["mode"], a["last_issue"],
-                    a["last_done"], a["acts"], a["n_acts"], a["ref_due"], a["ring"], a["nreq"], a["last_conv"],
-                    a["last_leave"], a["counts"], a["chan_class"], a["parent"], a["cut"], a["scal"],
-                    a["open_since"], a["open_cycles"], x_after, a["chan_counts"], a["chan_open"], self._self_gaps)
+        rec = record
+        if rec is None:
+            rec = np.zeros((len(op), 4), np.int64) if x_after is not None else _NO_RECORD
+        out = _run(op, opsize, mask, bank, row, *self._static, keep_log,
+                   a["st_bank"], a["st_group"], a["st_chan"], a["open_row"], a["mode"], a["last_issue"],
+                   a["last_done"], a["acts"], a["n_acts"], a["ref_due"], a["ring"], a["nreq"], a["last_conv"],
+                   a["last_leave"], a["counts"], a["chan_class"], a["parent"], a["cut"], a["scal"],
+                   a["open_since"], a["open_cycles"], rec, a["chan_counts"], a["chan_open"], self._self_gaps)
+        if x_after is not None:
+            x_after[:] = rec[:, REC_NEXT]
+        return out
 
 
 def run_fast(prog: IsrProgram, cfg: ArchConfig, keep_log: bool = False) -> ReplayResult:

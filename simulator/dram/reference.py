@@ -211,7 +211,11 @@ def _compatible(queue: deque, req: Request) -> bool:
     return all(r.conventional == req.conventional for r in queue if r.kind not in (K_EOC, K_SYNC))
 
 
-def run_reference(prog: IsrProgram, cfg: ArchConfig, keep_log: bool = False) -> ReplayResult:
+def run_reference(prog: IsrProgram, cfg: ArchConfig, keep_log: bool = False,
+                  record: np.ndarray | None = None) -> ReplayResult:
+    """Replay `prog`. If `record` ([len(prog), 4] int64) is given, it receives per instruction: the cycle it
+    reaches the channels, the cycle the next one may, and the first and last cycle (over its channels) in
+    which its last request's final command issued (-1 for host-side instructions, SYNC and EOC)."""
     start = time.perf_counter()
     rules: dict = {}
     for c in build_constraints(cfg.timing):
@@ -226,6 +230,11 @@ def run_reference(prog: IsrProgram, cfg: ArchConfig, keep_log: bool = False) -> 
     pending: dict[int, deque[Request]] = {}
     waiting: list[Request] = []
     n_isr = len(prog)
+    last_reqs: dict[int, list[Request]] = {}  # instruction -> its last request in each target channel
+
+    def note(idx: int, arrive: int, nxt: int) -> None:
+        if record is not None:
+            record[idx, 0], record[idx, 1] = arrive, nxt
 
     while end is None:
         # (1) host: expand the ISR that arrives now, then move requests into queues with room
@@ -237,10 +246,14 @@ def run_reference(prog: IsrProgram, cfg: ArchConfig, keep_log: bool = False) -> 
             if kind == K_NONE or n == 0 or mask == 0:
                 # host-side instruction: one cycle (DELAY: its opsize in cycles), no DRAM time
                 X, i = now + (max(1, int(prog.opsize[i])) if op == Op.DELAY else 1), i + 1
+                note(i - 1, now, X)
                 break
             pending = {c: deque(Request(op, kind, final, bool(conv), int(prog.bank[i]), int(prog.row[i]))
                                 for _ in range(n)) for c in range(n_ch) if mask >> c & 1}
             waiting = []
+            arrived = now
+            if op not in (Op.SYNC, Op.EOC):
+                last_reqs[i] = [reqs[-1] for reqs in pending.values()]
             state = "entering"
         if state == "entering":
             for c, reqs in pending.items():
@@ -258,6 +271,7 @@ def run_reference(prog: IsrProgram, cfg: ArchConfig, keep_log: bool = False) -> 
                     state = "wait"
                 else:
                     X, i, state = now + 1, i + 1, "expand"
+                    note(i - 1, arrived, X)
         # (2) channels: at most one command each
         for ch in chans:
             p = ch.plan()
@@ -273,11 +287,14 @@ def run_reference(prog: IsrProgram, cfg: ArchConfig, keep_log: bool = False) -> 
                 if len(last) == len(waiting):
                     comp = cfg.completion.RDMAC16 if op == Op.RD_MAC else cfg.completion.RDAF16
                     X, i, state = max(r.issued + comp for r in waiting) + 1, i + 1, "expand"
+                    note(i - 1, arrived, X)
             elif all(r.ack >= 0 for r in waiting):
                 if op == Op.EOC:
                     end = max(r.ack for r in waiting)
+                    note(i, arrived, end)
                 else:
                     X, i, state = max(r.ack for r in waiting) + 1, i + 1, "expand"
+                    note(i - 1, arrived, X)
         if end is not None:
             break
         # next cycle in which anything can happen
@@ -296,6 +313,11 @@ def run_reference(prog: IsrProgram, cfg: ArchConfig, keep_log: bool = False) -> 
             raise RuntimeError("reference engine stalled")  # cannot happen for a valid program
         now = max(now + 1, min(nxt))
 
+    if record is not None:
+        record[:, 2:] = -1
+        for idx, reqs in last_reqs.items():
+            record[idx, 2] = min(r.issued for r in reqs)
+            record[idx, 3] = max(r.issued for r in reqs)
     counts = np.array([ch.counts for ch in chans], dtype=np.int64)
     log = None
     if keep_log:
