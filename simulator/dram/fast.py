@@ -24,7 +24,8 @@ from simulator.config.schema import ArchConfig
 from simulator.dram.commands import MODE, N_CMDS, TOUCH, Cmd
 from simulator.dram.log import CommandLog, ReplayResult
 from simulator.dram.requests import K_ALLBANK, K_EOC, K_NONE, K_REG, K_SINGLE, K_SYNC, decode_arrays
-from simulator.dram.timing import timing_arrays
+from simulator.dram.timing import refresh_stall_limit, stall_message, timing_arrays
+from simulator.errors import PimsimError
 from simulator.trace.isr import IsrProgram
 
 _ACT, _PRE, _PREA, _REFAB, _ACT4, _PRE4, _ACT16, _WRA16, _TMOD = (
@@ -115,13 +116,14 @@ def _log_push(lg, nlog, t, k, cmd, bank, row, touch, row_in_log):
 
 
 @njit(cache=True, error_model="numpy")
-def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
+def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw, stall_limit,
          rptr, rscope, rnext, rcyc, touch, mode_of, is_open, is_close, row_in_log, completion,
          dkind, dcmd, dconv, dblock, dcolcount, keep_log,
          st_bank, st_group, st_chan, open_row, mode, last_issue, last_done, acts, n_acts, ref_due, ring, nreq,
          last_conv, last_leave, counts, chan_class, parent, cut, scal, open_since, open_cycles, rec,
          chan_counts, chan_open, self_gaps):
-    # scal = [X (cycle in which the next instruction reaches the channels), number of channel classes]
+    # scal = [X (cycle in which the next instruction reaches the channels), number of channel classes,
+    #         stalled command or -1, its class] (the last two set by the watchdog, which then returns -1)
     ncls = scal[1]
     lg = np.zeros((1024 if keep_log else 1, 6), np.int64)  # cycle, class, cmd, bank, row, (unused)
     nlog = 0
@@ -303,6 +305,7 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
                            last_done, acts, n_acts, ref_due, refi, nb, bpg, rptr, rscope, rnext, rcyc, touch,
                            is_open, is_close, completion, counts, False, open_since, open_cycles)
                 # --- general path: command by command, exactly as the reference engine plans it ---
+                refreshes = 0  # refreshes this request sat through (watchdog: timing.refresh_stall_limit)
                 while True:
                     if kind == K_ALLBANK:
                         other = False
@@ -352,6 +355,14 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
                             tr = base
                         if mode[k] != 0:
                             rc = _TMOD
+                        elif rc == _REFAB:
+                            refreshes += 1
+                            if refreshes > stall_limit:
+                                scal[2] = final
+                                scal[3] = k
+                                scal[0] = X
+                                scal[1] = ncls
+                                return np.int64(-1), lg[:nlog]
                         cmd, cb, cr, t = rc, -1, -1, tr
                     elif mode_of[cmd] >= 0 and mode_of[cmd] != mode[k]:
                         cmd, cb, cr = _TMOD, -1, -1
@@ -615,7 +626,7 @@ class FastState:
             ring=np.zeros((n, org.queue_depth), np.int64), nreq=np.zeros(n, np.int64),
             last_conv=-np.ones(n, np.int64), last_leave=np.zeros(n, np.int64),
             counts=np.zeros((n, N_CMDS), np.int64), chan_class=np.zeros(n, np.int64),
-            parent=-np.ones(n, np.int64), cut=np.zeros(n, np.int64), scal=np.array([1, 1], np.int64),
+            parent=-np.ones(n, np.int64), cut=np.zeros(n, np.int64), scal=np.array([1, 1, -1, -1], np.int64),
             open_since=np.zeros(n, np.int64), open_cycles=np.zeros(n, np.int64),
             chan_counts=np.zeros((n, N_CMDS), np.int64), chan_open=np.zeros(n, np.int64),
         )
@@ -658,7 +669,7 @@ class FastEngine:
             completion[int(Cmd[name])] = v
         self._static = (org.channels, org.banks, org.banks_per_group, org.bank_groups, org.queue_depth,
                         tm.nREFI if cfg.refresh.enabled else 0, tm.nFAW if cfg.controller.enforce_faw else 0,
-                        rptr, rscope, rnext, rcyc, _TOUCH, _MODE, _IS_OPEN, _IS_CLOSE, _ROW_IN_LOG, completion,
+                        refresh_stall_limit(tm) if cfg.refresh.enabled else 0, rptr, rscope, rnext, rcyc, _TOUCH, _MODE, _IS_OPEN, _IS_CLOSE, _ROW_IN_LOG, completion,
                         *decode_arrays())
 
     def run(self, op, opsize, mask, bank, row, keep_log: bool = False, x_after: np.ndarray | None = None,
@@ -677,6 +688,11 @@ class FastEngine:
                    a["last_done"], a["acts"], a["n_acts"], a["ref_due"], a["ring"], a["nreq"], a["last_conv"],
                    a["last_leave"], a["counts"], a["chan_class"], a["parent"], a["cut"], a["scal"],
                    a["open_since"], a["open_cycles"], rec, a["chan_counts"], a["chan_open"], self._self_gaps)
+        if a["scal"][2] >= 0:  # the watchdog stopped the run
+            cls = int(a["scal"][3])
+            channel = int(np.flatnonzero(a["chan_class"] == cls)[0])
+            refreshes = refresh_stall_limit(self.cfg.timing) + 1
+            raise PimsimError(stall_message(self.cfg.timing, Cmd(int(a["scal"][2])), channel, refreshes))
         if x_after is not None:
             x_after[:] = rec[:, REC_NEXT]
         return out

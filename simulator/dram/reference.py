@@ -19,7 +19,9 @@ from simulator.config.schema import ArchConfig
 from simulator.dram.commands import COLUMN, MODE, MODE_ANY, MODE_BANK, MODE_REG, N_CMDS, OPENS, Cmd
 from simulator.dram.log import CommandLog, ReplayResult
 from simulator.dram.requests import DECODE, K_ALLBANK, K_EOC, K_NONE, K_REG, K_SINGLE, K_SYNC, requests_per_channel
-from simulator.dram.timing import SCOPE_BANK, SCOPE_CHANNEL, SCOPE_GROUP, build_constraints
+from simulator.dram.timing import (SCOPE_BANK, SCOPE_CHANNEL, SCOPE_GROUP, build_constraints, refresh_stall_limit,
+                                   stall_message)
+from simulator.errors import PimsimError
 from simulator.trace.isr import IsrProgram, Op
 
 INF = float("inf")
@@ -64,6 +66,9 @@ class ChannelModel:
         self.faw = tm.nFAW if cfg.controller.enforce_faw else 0
         self.refi = tm.nREFI if cfg.refresh.enabled else 0
         self.ref_due = tm.nREFI if cfg.refresh.enabled else INF
+        self.timing = tm
+        self.stall_limit = refresh_stall_limit(tm) if cfg.refresh.enabled else 0
+        self.refreshes_waited = 0  # refreshes issued since the last request's final command (watchdog)
         self.frfcfs = cfg.controller.conventional_scheduler == "frfcfs"
         self.completion = cfg.completion.model_dump()
         self.queue: deque[Request] = deque()
@@ -117,6 +122,9 @@ class ChannelModel:
             self.mode = MODE_REG if self.mode == MODE_BANK else MODE_BANK
         if cmd == Cmd.REFab:
             self.ref_due += self.refi
+            self.refreshes_waited += 1
+            if self.refreshes_waited > self.stall_limit and self.queue:
+                raise PimsimError(stall_message(self.timing, self.queue[0].final, self.cid, self.refreshes_waited))
         self.counts[cmd] += 1
         self.last_issue = t
         self.last_done = max(self.last_done, t + self.completion.get(cmd.name, 0))
@@ -200,6 +208,7 @@ class ChannelModel:
             return
         self.issue(p)
         if p.final:
+            self.refreshes_waited = 0
             req.issued = p.t
             self.queue.remove(req)
 

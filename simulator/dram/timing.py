@@ -122,3 +122,31 @@ def timing_arrays(t: Timing) -> TimingArrays:
         gap[c.scope, c.prev, c.next] = max(gap[c.scope, c.prev, c.next], c.cycles)
     gap.setflags(write=False)
     return TimingArrays(gap)
+
+
+def refresh_stall_limit(t: Timing) -> int:
+    """How many refreshes one request may sit through before the controller is declared stuck.
+
+    Without refresh a request at the head of its queue issues its at most four commands (TMOD, PRE(A),
+    ACT, final) within 5 x (longest constraint + 1) cycles: every constraint pending when it reaches the head
+    expires within one longest constraint, and each of its commands then waits at most one more. A refresh
+    episode (TMOD, PREA, REFab) is bounded the same way. So a request that outlives more refreshes than fit
+    into 8 such spans, plus two, can never finish: each refresh closes its rows and it starts over
+    (a timing longer than nREFI, or nRFC longer than nREFI). Both engines stop there with a PimsimError.
+    """
+    longest = max(c.cycles for c in build_constraints(t))
+    return 2 + -(-8 * (longest + 1) // t.nREFI)
+
+
+def stall_message(t: Timing, waiting: Cmd, channel: int, refreshes: int) -> str:
+    """One line naming the stuck command and the constraint that keeps it from fitting between refreshes."""
+    # the request needs its own command and, after each refresh, its row again
+    needed = {waiting, C.ACT, C.ACT16, C.PRE, C.PREA, C.REFab}
+    into = [c for c in build_constraints(t) if c.next in needed]
+    worst = max(into, key=lambda c: c.cycles) if into else None
+    why = (f"the longest constraint on its way is {worst.rule} = {worst.cycles} cycles after {worst.prev.name}"
+           if worst else "no constraint explains it")
+    return (f"device stalled: {waiting.name} in channel {channel} did not issue through {refreshes} refreshes "
+            f"(timing.nREFI = {t.nREFI}, timing.nRFC = {t.nRFC}); {why}. Every timing must fit well inside "
+            f"the refresh interval: lower it, raise timing.nREFI, or set refresh.enabled=false")
+
