@@ -355,8 +355,8 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw, 
                             tr = base
                         if mode[k] != 0:
                             rc = _TMOD
-                        elif rc == _REFAB:
-                            refreshes += 1
+                        elif rc == _REFAB and ref_due[k] >= e:  # refreshes owed from before it arrived
+                            refreshes += 1                          # are not its wait
                             if refreshes > stall_limit:
                                 scal[2] = final
                                 scal[3] = k

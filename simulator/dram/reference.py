@@ -38,6 +38,7 @@ class Request:
     entry: int = -1
     issued: int = -1  # cycle of its final command (its departure)
     ack: int = -1  # EOC / SYNC acknowledgement
+    refreshes: int = 0  # refreshes that came due while it waited at the head (watchdog)
 
 
 @dataclass
@@ -68,7 +69,6 @@ class ChannelModel:
         self.ref_due = tm.nREFI if cfg.refresh.enabled else INF
         self.timing = tm
         self.stall_limit = refresh_stall_limit(tm) if cfg.refresh.enabled else 0
-        self.refreshes_waited = 0  # refreshes issued since the last request's final command (watchdog)
         self.frfcfs = cfg.controller.conventional_scheduler == "frfcfs"
         self.completion = cfg.completion.model_dump()
         self.queue: deque[Request] = deque()
@@ -121,10 +121,12 @@ class ChannelModel:
         elif cmd == Cmd.TMOD:
             self.mode = MODE_REG if self.mode == MODE_BANK else MODE_BANK
         if cmd == Cmd.REFab:
+            head = self.queue[0] if self.queue else None
+            if head is not None and self.ref_due >= head.entry:  # owed from before it arrived: not its wait
+                head.refreshes += 1
+                if head.refreshes > self.stall_limit:
+                    raise PimsimError(stall_message(self.timing, head.final, self.cid, head.refreshes))
             self.ref_due += self.refi
-            self.refreshes_waited += 1
-            if self.refreshes_waited > self.stall_limit and self.queue:
-                raise PimsimError(stall_message(self.timing, self.queue[0].final, self.cid, self.refreshes_waited))
         self.counts[cmd] += 1
         self.last_issue = t
         self.last_done = max(self.last_done, t + self.completion.get(cmd.name, 0))
@@ -208,7 +210,6 @@ class ChannelModel:
             return
         self.issue(p)
         if p.final:
-            self.refreshes_waited = 0
             req.issued = p.t
             self.queue.remove(req)
 

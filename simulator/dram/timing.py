@@ -125,7 +125,9 @@ def timing_arrays(t: Timing) -> TimingArrays:
 
 
 def refresh_stall_limit(t: Timing) -> int:
-    """How many refreshes one request may sit through before the controller is declared stuck.
+    """How many refreshes that come due while one request waits (refreshes owed from before it arrived do
+    not count: an idle channel catches up on them first) it may sit through before the controller is
+    declared stuck.
 
     Without refresh a request at the head of its queue issues its at most four commands (TMOD, PRE(A),
     ACT, final) within 5 x (longest constraint + 1) cycles: every constraint pending when it reaches the head
