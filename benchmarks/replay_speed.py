@@ -14,8 +14,8 @@ import time
 
 from simulator.config import load_arch
 from simulator.dram.fast import run_fast
+from simulator.dram.isa import parse_isr
 from simulator.dram.reference import run_reference
-from simulator.trace.isr import parse_isr
 
 
 def mac_trace(rows: int, channels: int, per_channel: bool = False) -> str:

@@ -11,8 +11,8 @@ import pytest
 
 from simulator.config import load_arch
 from simulator.dram.checker import check_log
+from simulator.dram.isa import read_isr
 from simulator.dram.replay import replay
-from simulator.trace.isr import read_isr
 
 DATA = Path(__file__).parent / "data" / "aim_oracle"
 EXPECTED = json.loads((DATA / "expected_cycles.json").read_text())

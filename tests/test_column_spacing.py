@@ -13,11 +13,11 @@ import pytest
 from simulator.config import load_arch
 from simulator.dram.checker import check_log
 from simulator.dram.commands import Cmd
+from simulator.dram.isa import parse_isr
 from simulator.dram.log import CommandLog
 from simulator.dram.reference import ChannelModel, Plan
 from simulator.dram.replay import replay
 from simulator.dram.timing import build_constraints
-from simulator.trace.isr import parse_isr
 
 CFG = load_arch("aim_gddr6")
 A = -1

@@ -14,14 +14,14 @@ import random
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from isr_gen import random_isr
+
 from simulator.config import load_arch
 from simulator.dram.commands import Cmd
 from simulator.dram.fast import REC_DONE_FIRST, REC_DONE_LAST, FastEngine
+from simulator.dram.isa import Op, parse_isr
 from simulator.dram.reference import run_reference
 from simulator.dram.requests import DECODE, requests_per_channel
-from simulator.trace.isr import Op, parse_isr
 
 CHANNELS = 4
 VARIANTS = {

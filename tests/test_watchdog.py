@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from simulator.config import load_arch
+from simulator.dram.isa import parse_isr
 from simulator.dram.replay import replay
 from simulator.dram.timing import refresh_stall_limit
-from simulator.trace.isr import parse_isr
 
 TRACES = Path(__file__).parent / "data" / "aim_oracle" / "traces"
 LIMIT_S = 120  # generous on a loaded 2-core machine; a stall without the watchdog never ends

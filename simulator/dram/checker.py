@@ -9,10 +9,13 @@ docs/device-model.md; each check names the rule it enforces.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from simulator.config.schema import ArchConfig
 from simulator.dram.commands import Cmd
 from simulator.dram.log import CommandLog
+
+if TYPE_CHECKING:  # type hints only: importing the schema builds pydantic models
+    from simulator.config.schema import ArchConfig
 
 NEG = -(10**12)
 

@@ -16,17 +16,20 @@ need FR-FCFS is replayed with the reference engine (simulator/dram/replay.py say
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numba import njit
 
-from simulator.config.schema import ArchConfig
 from simulator.dram.commands import MODE, N_CMDS, TOUCH, Cmd
+from simulator.dram.isa import IsrProgram
 from simulator.dram.log import CommandLog, ReplayResult
-from simulator.dram.requests import K_ALLBANK, K_EOC, K_NONE, K_REG, K_SINGLE, K_SYNC, decode_arrays
+from simulator.dram.requests import K_ALLBANK, K_EOC, K_SINGLE, K_SYNC, decode_arrays
 from simulator.dram.timing import refresh_stall_limit, stall_message, timing_arrays
 from simulator.errors import PimsimError
-from simulator.trace.isr import IsrProgram
+
+if TYPE_CHECKING:  # type hints only: importing the schema builds pydantic models
+    from simulator.config.schema import ArchConfig
 
 _ACT, _PRE, _PREA, _REFAB, _ACT4, _PRE4, _ACT16, _WRA16, _TMOD = (
     int(Cmd.ACT), int(Cmd.PRE), int(Cmd.PREA), int(Cmd.REFab), int(Cmd.ACT4), int(Cmd.PRE4), int(Cmd.ACT16),

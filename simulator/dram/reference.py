@@ -12,17 +12,19 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from simulator.config.schema import ArchConfig
 from simulator.dram.commands import COLUMN, MODE, MODE_ANY, MODE_BANK, MODE_REG, N_CMDS, OPENS, Cmd
+from simulator.dram.isa import IsrProgram, Op
 from simulator.dram.log import CommandLog, ReplayResult
-from simulator.dram.requests import DECODE, K_ALLBANK, K_EOC, K_NONE, K_REG, K_SINGLE, K_SYNC, requests_per_channel
-from simulator.dram.timing import (SCOPE_BANK, SCOPE_CHANNEL, SCOPE_GROUP, build_constraints, refresh_stall_limit,
-                                   stall_message)
+from simulator.dram.requests import DECODE, K_ALLBANK, K_EOC, K_NONE, K_SINGLE, K_SYNC, requests_per_channel
+from simulator.dram.timing import SCOPE_CHANNEL, SCOPE_GROUP, build_constraints, refresh_stall_limit, stall_message
 from simulator.errors import PimsimError
-from simulator.trace.isr import IsrProgram, Op
+
+if TYPE_CHECKING:  # type hints only: importing the schema builds pydantic models
+    from simulator.config.schema import ArchConfig
 
 INF = float("inf")
 

@@ -6,10 +6,7 @@ import argparse
 import json
 import sys
 
-from simulator.config import config_hash, load_arch
-from simulator.dram.checker import check_log
-from simulator.dram.replay import ENGINES, replay
-from simulator.trace.isr import read_isr
+from simulator.dram.log import ENGINES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,6 +23,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # imported here: registering the subcommand must not load the config schema, the engines or Numba
+    from simulator.config import config_hash, load_arch
+    from simulator.dram.checker import check_log
+    from simulator.dram.isa import read_isr
+    from simulator.dram.replay import replay
+
     cfg = load_arch(args.arch, args.set)
     prog = read_isr(args.trace, cfg.organisation)
     res = replay(prog, cfg, engine=args.engine, keep_log=args.check)

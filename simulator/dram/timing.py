@@ -14,11 +14,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from simulator.config.schema import Timing
 from simulator.dram.commands import N_CMDS, Cmd
+
+if TYPE_CHECKING:  # type hints only: importing the schema builds pydantic models
+    from simulator.config.schema import Timing
 
 SCOPE_BANK, SCOPE_GROUP, SCOPE_CHANNEL = 0, 1, 2
 SCOPE_NAMES = ("bank", "bankgroup", "channel")

@@ -11,7 +11,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from simulator.trace.isr import Op
+from simulator.dram.isa import Op
 
 
 @dataclass(frozen=True, eq=False)
