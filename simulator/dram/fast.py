@@ -19,7 +19,6 @@ import time
 from typing import TYPE_CHECKING
 
 import numpy as np
-from numba import njit
 
 from simulator.dram.commands import MODE, N_CMDS, TOUCH, Cmd
 from simulator.dram.isa import IsrProgram
@@ -43,6 +42,29 @@ _ROW_IN_LOG = np.array([c in (Cmd.ACT, Cmd.ACT4, Cmd.ACT16, Cmd.RD, Cmd.WR, Cmd.
                               Cmd.EWMUL16, Cmd.RDCP, Cmd.WRCP, Cmd.WRA16) for c in Cmd], dtype=np.int64)
 
 
+_JIT: dict = {}  # kernel name -> (Python function, numba.njit options); compiled on first use
+
+
+def _jit(**opts):
+    """Mark a kernel for numba.njit without importing Numba: a process that runs the ahead-of-time build
+    (simulator/dram/aot.py) never needs Numba at all. `jit_kernels()` swaps in the real dispatchers."""
+    def mark(fn):
+        _JIT[fn.__name__] = (fn, opts)
+        return fn
+    return mark
+
+
+def jit_kernels():
+    """Replace the marked kernels by Numba dispatchers (once) and return `_run`'s."""
+    g = globals()
+    if not hasattr(g["_run"], "py_func"):
+        from numba import njit
+
+        for name, (fn, opts) in _JIT.items():
+            g[name] = njit(**opts)(fn)
+    return g["_run"]
+
+
 def _rules_csr(gap: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Nonzero (scope, next, cycles) per preceding command, as CSR arrays."""
     ptr = np.zeros(N_CMDS + 1, np.int64)
@@ -58,7 +80,7 @@ def _rules_csr(gap: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
     return ptr, arr[:, 0].copy(), arr[:, 1].copy(), arr[:, 2].copy()
 
 
-@njit(cache=True, error_model="numpy", inline="always")  # inlined: measured 1.75x faster
+@_jit(cache=True, error_model="numpy", inline="always")  # inlined: measured 1.75x faster
 def _bank_range(cmd, bank, nb, bpg, touch):
     k = touch[cmd]
     if k == 0:
@@ -71,7 +93,7 @@ def _bank_range(cmd, bank, nb, bpg, touch):
     return bank, bank + 1
 
 
-@njit(cache=True, error_model="numpy", inline="always")  # inlined: measured 1.75x faster
+@_jit(cache=True, error_model="numpy", inline="always")  # inlined: measured 1.75x faster
 def _earliest(k, cmd, bank, st_bank, st_group, st_chan, acts, n_acts, faw, nb, bpg, touch, is_open):
     # st_bank[k, nb] / st_group[k, ng]: what all-bank commands impose on every bank / group;
     # st_bank[k, nb + 1] / st_group[k, ng + 1]: the maximum over the individual banks / groups
@@ -103,7 +125,7 @@ def _earliest(k, cmd, bank, st_bank, st_group, st_chan, acts, n_acts, faw, nb, b
     return t
 
 
-@njit(cache=True, error_model="numpy")
+@_jit(cache=True, error_model="numpy")
 def _log_push(lg, nlog, t, k, cmd, bank, row, touch, row_in_log):
     """Append one command to the class log, doubling its capacity when full."""
     if nlog >= lg.shape[0]:
@@ -118,7 +140,7 @@ def _log_push(lg, nlog, t, k, cmd, bank, row, touch, row_in_log):
     return lg, nlog + 1
 
 
-@njit(cache=True, error_model="numpy")
+@_jit(cache=True, error_model="numpy")
 def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw, stall_limit,
          rptr, rscope, rnext, rcyc, touch, mode_of, is_open, is_close, row_in_log, completion,
          dkind, dcmd, dconv, dblock, dcolcount, keep_log,
@@ -465,7 +487,7 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw, 
     return end, lg[:nlog]
 
 
-@njit(cache=True, error_model="numpy")
+@_jit(cache=True, error_model="numpy")
 def _flush(k, now, n_ch, nb, chan_class, counts, open_cycles, open_since, open_row, chan_counts, chan_open):
     """Move class k's statistics (command counts, open-row cycles up to `now`) into its channels' totals."""
     is_open = False
@@ -487,7 +509,7 @@ def _flush(k, now, n_ch, nb, chan_class, counts, open_cycles, open_since, open_r
         open_since[k] = now
 
 
-@njit(cache=True, error_model="numpy")
+@_jit(cache=True, error_model="numpy")
 def _same(k1, k2, X, depth, faw, st_bank, st_group, st_chan, open_row, mode, last_issue, last_done, acts, n_acts,
           ref_due, ring, nreq, last_conv, last_leave):
     """Would classes k1 and k2 behave identically from cycle X on? Times before X cannot constrain anything
@@ -530,7 +552,7 @@ def _same(k1, k2, X, depth, faw, st_bank, st_group, st_chan, open_row, mode, las
     return True
 
 
-@njit(cache=True, error_model="numpy", inline="always")  # inlined: measured 1.75x faster
+@_jit(cache=True, error_model="numpy", inline="always")  # inlined: measured 1.75x faster
 def _apply(k, cmd, bank, row, t, st_bank, st_group, st_chan, open_row, mode, last_issue, last_done, acts, n_acts,
            ref_due, refi, nb, bpg, rptr, rscope, rnext, rcyc, touch, is_open, is_close, completion, counts, count,
            open_since, open_cycles):
@@ -608,6 +630,22 @@ def needs_reference(prog: IsrProgram, cfg: ArchConfig) -> bool:
 
 
 _NO_RECORD = np.zeros((0, 4), np.int64)
+_KERNEL = []
+
+
+def kernel():
+    """`_run` as built ahead of time (simulator/dram/aot.py) if a build for this source exists, else the JIT
+    function. Chosen once per process; PIMSIM_AOT=0 forces the JIT path."""
+    if not _KERNEL:
+        import os
+
+        built = None
+        if os.environ.get("PIMSIM_AOT", "1") != "0":
+            from simulator.dram.aot import load
+
+            built = load()
+        _KERNEL.append(built if built is not None else jit_kernels())
+    return _KERNEL[0]
 REC_ARRIVE, REC_NEXT, REC_DONE_FIRST, REC_DONE_LAST = 0, 1, 2, 3  # columns of `record`
 
 
@@ -675,6 +713,17 @@ class FastEngine:
                         refresh_stall_limit(tm) if cfg.refresh.enabled else 0, rptr, rscope, rnext, rcyc, _TOUCH, _MODE, _IS_OPEN, _IS_CLOSE, _ROW_IN_LOG, completion,
                         *decode_arrays())
 
+    def kernel_args(self, op, opsize, mask, bank, row, keep_log, rec) -> tuple:
+        """`_run`'s arguments: the program (as int64), the static tables, then the state arrays."""
+        a = self.state.arrays
+        prog = (np.asarray(v, np.int64) for v in (op, opsize, mask, bank, row))
+        return (*prog, *self._static, bool(keep_log),
+                a["st_bank"], a["st_group"], a["st_chan"], a["open_row"], a["mode"], a["last_issue"],
+                a["last_done"], a["acts"], a["n_acts"], a["ref_due"], a["ring"], a["nreq"], a["last_conv"],
+                a["last_leave"], a["counts"], a["chan_class"], a["parent"], a["cut"], a["scal"],
+                a["open_since"], a["open_cycles"], rec if rec is not None else _NO_RECORD, a["chan_counts"],
+                a["chan_open"], self._self_gaps)
+
     def run(self, op, opsize, mask, bank, row, keep_log: bool = False, x_after: np.ndarray | None = None,
             record: np.ndarray | None = None) -> tuple[int, np.ndarray]:
         """Run instructions from the current state. Returns (EOC cycle or -1, class log). If `x_after` (same
@@ -686,11 +735,7 @@ class FastEngine:
         rec = record
         if rec is None:
             rec = np.zeros((len(op), 4), np.int64) if x_after is not None else _NO_RECORD
-        out = _run(op, opsize, mask, bank, row, *self._static, keep_log,
-                   a["st_bank"], a["st_group"], a["st_chan"], a["open_row"], a["mode"], a["last_issue"],
-                   a["last_done"], a["acts"], a["n_acts"], a["ref_due"], a["ring"], a["nreq"], a["last_conv"],
-                   a["last_leave"], a["counts"], a["chan_class"], a["parent"], a["cut"], a["scal"],
-                   a["open_since"], a["open_cycles"], rec, a["chan_counts"], a["chan_open"], self._self_gaps)
+        out = kernel()(*self.kernel_args(op, opsize, mask, bank, row, keep_log, rec))
         if a["scal"][2] >= 0:  # the watchdog stopped the run
             cls = int(a["scal"][3])
             channel = int(np.flatnonzero(a["chan_class"] == cls)[0])

@@ -69,3 +69,23 @@ def run(args: argparse.Namespace) -> int:
     if out.get("note"):
         print(f"  note: {out['note']}")
     return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m simulator.dram.replay_cli TRACE ...`: the replay command alone, without loading the other
+    subcommands' modules (what `pimsim replay` costs once the CLI imports only the subcommand it runs)."""
+    from simulator.cli import _Parser
+    from simulator.errors import PimsimError
+
+    parser = _Parser(prog="pimsim")
+    register(parser.add_subparsers(dest="command", parser_class=_Parser))
+    args = parser.parse_args(["replay", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return args.func(args)
+    except PimsimError as err:
+        print(f"pimsim: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
