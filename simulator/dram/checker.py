@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from simulator.dram.commands import Cmd
+from simulator.dram.commands import CCD_GROUP_BOTH, CCD_READ, CCD_WRITE, MODE_REG, TABLE, TOUCH_ALL, Cmd, commands_where
 from simulator.dram.log import CommandLog
 
 if TYPE_CHECKING:  # type hints only: importing the schema builds pydantic models
@@ -19,20 +19,22 @@ if TYPE_CHECKING:  # type hints only: importing the schema builds pydantic model
 
 NEG = -(10**12)
 
-_REG_CMDS = {"WRGB", "WRMAC16", "RDMAC16", "RDAF16"}
-_ALL_BANK = {"PREA", "REFab", "ACT16", "MAC16", "AF16", "EWMUL16", "RDMAC16", "RDAF16", "WRMAC16", "WRA16"}
-_ACTS = {"ACT", "ACT4", "ACT16"}
-_PRES = {"PRE", "PRE4", "PREA"}
-_NEED_ROW = {"RD", "WR", "MAC", "MAC16", "AF16", "EWMUL16", "RDCP", "WRCP", "WRA16"}
+# Command facts come from the command table (what each command touches, needs and moves); the rules below
+# are this module's own code over those facts.
+_REG_CMDS = {c.name for c in commands_where(mode=MODE_REG)}
+_ALL_BANK = {c.name for c in Cmd if TABLE[c].touch == TOUCH_ALL}
+_ACTS = {c.name for c in commands_where(opens=True)}
+_PRES = {c.name for c in commands_where(precharges=True)}
+_NEED_ROW = {c.name for c in commands_where(needs_row=True)}
 _COLUMN = _NEED_ROW | _REG_CMDS
+_RCD = {c.name: TABLE[c].rcd for c in commands_where(needs_row=True)}
+_BANK_READS = {c.name for c in commands_where(bank_read=True)}
 # Column spacing is per data direction (docs/device-model.md 'Column spacing'): reads after reads, writes
 # after writes, at channel scope (nCCDS) for commands that use the channel's column bus, and at bank-group
 # scope (nCCDL) for those plus EWMUL16. AF16 is spaced by neither.
-_CCDS_DIR = {"RD": "r", "MAC": "r", "MAC16": "r", "RDCP": "r", "RDMAC16": "r", "RDAF16": "r",
-             "WR": "w", "WRA16": "w", "WRGB": "w", "WRCP": "w", "WRMAC16": "w"}
-_CCDL_DIRS = {**{k: (v,) for k, v in _CCDS_DIR.items()}, "EWMUL16": ("r", "w")}
-_RCD = {"RD": "nRCDRD", "WR": "nRCDWR", "WRA16": "nRCDWR", "MAC": "nRCDRDMAC", "MAC16": "nRCDRDMAC",
-        "EWMUL16": "nRCDEWMUL", "AF16": "nRCDRDAF", "RDCP": "nRCDRDCP", "WRCP": "nRCDWRCP"}
+_CCDS_DIR = {c.name: "r" if TABLE[c].ccd == CCD_READ else "w" for c in Cmd if TABLE[c].ccd in (CCD_READ, CCD_WRITE)}
+_CCDL_DIRS = {**{k: (v,) for k, v in _CCDS_DIR.items()},
+              **{c.name: ("r", "w") for c in commands_where(ccd=CCD_GROUP_BOTH)}}
 
 
 @dataclass(frozen=True)
@@ -180,7 +182,7 @@ def check_log(log: CommandLog, cfg: ArchConfig, first_only: bool = False,
                 if name != "WRA16":
                     st.b_pre[b] = cycle
         for b in banks:
-            if name in ("RD", "RDCP", "MAC", "MAC16"):
+            if name in _BANK_READS:
                 st.b_read[b] = cycle
             if name in ("WR", "WRCP"):
                 st.b_write[b] = cycle

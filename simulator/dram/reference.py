@@ -16,11 +16,34 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from simulator.dram.commands import COLUMN, MODE, MODE_ANY, MODE_BANK, MODE_REG, N_CMDS, OPENS, Cmd
+from simulator.dram.commands import (
+    CLOSES,
+    COLUMN,
+    MODE,
+    MODE_ANY,
+    MODE_BANK,
+    MODE_REG,
+    N_CMDS,
+    OPENS,
+    ROW_IN_LOG,
+    TOUCH,
+    TOUCH_ALL,
+    TOUCH_BANK,
+    TOUCH_GROUP,
+    TOUCH_NONE,
+    Cmd,
+)
 from simulator.dram.isa import IsrProgram, Op
 from simulator.dram.log import CommandLog, ReplayResult
 from simulator.dram.requests import DECODE, K_ALLBANK, K_EOC, K_NONE, K_SINGLE, K_SYNC, requests_per_channel
-from simulator.dram.timing import SCOPE_CHANNEL, SCOPE_GROUP, build_constraints, refresh_stall_limit, stall_message
+from simulator.dram.timing import (
+    SCOPE_CHANNEL,
+    SCOPE_GROUP,
+    build_constraints,
+    build_window_rules,
+    refresh_stall_limit,
+    stall_message,
+)
 from simulator.errors import PimsimError
 
 if TYPE_CHECKING:  # type hints only: importing the schema builds pydantic models
@@ -65,8 +88,8 @@ class ChannelModel:
         self.mode = MODE_BANK
         self.last_issue = 0
         self.last_done = 0
-        self.acts: list[int] = []
-        self.faw = tm.nFAW if cfg.controller.enforce_faw else 0
+        self.windows = build_window_rules(tm, cfg.controller.enforce_faw)  # nFAW, when enforced
+        self.history = [[] for _ in self.windows]  # issue cycles of each window rule's commands
         self.refi = tm.nREFI if cfg.refresh.enabled else 0
         self.ref_due = tm.nREFI if cfg.refresh.enabled else INF
         self.timing = tm
@@ -79,13 +102,15 @@ class ChannelModel:
 
     # -- addressing --------------------------------------------------------------------------------
     def banks_of(self, cmd: Cmd, bank: int) -> range:
-        if cmd in (Cmd.ACT, Cmd.PRE, Cmd.RD, Cmd.WR, Cmd.REFpb, Cmd.MAC, Cmd.RDCP, Cmd.WRCP):
+        touch = TOUCH[cmd]
+        if touch == TOUCH_BANK:
             return range(bank, bank + 1)
-        if cmd in (Cmd.ACT4, Cmd.PRE4):
+        if touch == TOUCH_GROUP:
             g = bank // self.bpg
             return range(g * self.bpg, (g + 1) * self.bpg)
-        if cmd in (Cmd.WRGB, Cmd.TMOD, Cmd.SYNC, Cmd.EOC):
+        if touch == TOUCH_NONE:
             return range(0)
+        assert touch == TOUCH_ALL
         return range(self.nb)
 
     # -- timing table --------------------------------------------------------------------------------
@@ -96,8 +121,9 @@ class ChannelModel:
             t = max(t, self.bank_ok[b][cmd])
         for g in {b // self.bpg for b in banks}:
             t = max(t, self.group_ok[g][cmd])
-        if self.faw and cmd in OPENS and len(self.acts) >= 4:
-            t = max(t, self.acts[-4] + self.faw)
+        for w, hist in zip(self.windows, self.history):
+            if cmd in w.commands and len(hist) >= w.window:
+                t = max(t, hist[-w.window] + w.cycles)
         return t
 
     def issue(self, p: Plan) -> None:
@@ -113,11 +139,13 @@ class ChannelModel:
             else:
                 for b in banks:
                     self.bank_ok[b][nxt] = max(self.bank_ok[b][nxt], t + cyc)
+        for w, hist in zip(self.windows, self.history):
+            if cmd in w.commands:
+                hist.append(t)
         if cmd in OPENS:
             for b in banks:
                 self.open_row[b] = p.row
-            self.acts.append(t)
-        elif cmd in (Cmd.PRE, Cmd.PRE4, Cmd.PREA, Cmd.WRA16, Cmd.REFab):
+        elif cmd in CLOSES:
             for b in banks:
                 self.open_row[b] = -1
         elif cmd == Cmd.TMOD:
@@ -133,8 +161,7 @@ class ChannelModel:
         self.last_issue = t
         self.last_done = max(self.last_done, t + self.completion.get(cmd.name, 0))
         if self.log is not None:
-            row = p.row if (cmd in OPENS or cmd in COLUMN) and cmd not in (Cmd.WRGB, Cmd.RDMAC16, Cmd.RDAF16,
-                                                                              Cmd.WRMAC16) else -1
+            row = p.row if cmd in ROW_IN_LOG else -1
             self.log.append((t, self.cid, int(cmd), p.bank if len(banks) == 1 or cmd in (Cmd.ACT4, Cmd.PRE4)
                              else -1, row))
 

@@ -18,7 +18,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from simulator.dram.commands import N_CMDS, Cmd
+from simulator.dram.commands import (
+    BUS_FROM_HOST,
+    BUS_TO_HOST,
+    CCD_GROUP_BOTH,
+    CCD_READ,
+    CCD_WRITE,
+    N_CMDS,
+    Cmd,
+    commands_where,
+)
 
 if TYPE_CHECKING:  # type hints only: importing the schema builds pydantic models
     from simulator.config.schema import Timing
@@ -27,20 +36,21 @@ SCOPE_BANK, SCOPE_GROUP, SCOPE_CHANNEL = 0, 1, 2
 SCOPE_NAMES = ("bank", "bankgroup", "channel")
 
 C = Cmd
-ACTS = (C.ACT, C.ACT4, C.ACT16)
-PRES = (C.PRE, C.PRE4, C.PREA)
-BANK_READS = (C.RD, C.RDCP, C.MAC, C.MAC16)  # nRTP counts only from these (aim-isa.md)
+# Command families, read off the command table (simulator/dram/commands.py).
+ACTS = commands_where(opens=True)
+PRES = commands_where(precharges=True)
+BANK_READS = commands_where(bank_read=True)  # nRTP counts only from these
 # Column-to-column spacing (nCCDS / nCCDL) applies only between commands moving data the same way: reads
 # after reads, writes after writes. A read followed by a write (or the reverse) is spaced by the bus
 # turnarounds below (nRTW, nWTR), and AF16 (a look-up in the bank's own AF unit) by neither.
 # EWMUL16 reads and writes the banks of each group but moves nothing over the channel, so it takes part only
 # in the bank-group (nCCDL) spacing. docs/device-model.md 'Column spacing'.
-CCDS_READS = (C.RD, C.MAC, C.MAC16, C.RDCP, C.RDMAC16, C.RDAF16)
-CCDS_WRITES = (C.WR, C.WRA16, C.WRGB, C.WRCP, C.WRMAC16)
-CCDL_READS = CCDS_READS + (C.EWMUL16,)
-CCDL_WRITES = CCDS_WRITES + (C.EWMUL16,)
-BUS_READS = (C.RD, C.RDMAC16, C.RDAF16)  # drive the external data bus towards the host
-BUS_WRITES = (C.WR, C.WRA16, C.WRGB, C.WRMAC16)  # receive data from the host
+CCDS_READS = commands_where(ccd=CCD_READ)
+CCDS_WRITES = commands_where(ccd=CCD_WRITE)
+CCDL_READS = CCDS_READS + commands_where(ccd=CCD_GROUP_BOTH)
+CCDL_WRITES = CCDS_WRITES + commands_where(ccd=CCD_GROUP_BOTH)
+BUS_READS = commands_where(bus=BUS_TO_HOST)  # drive the external data bus towards the host
+BUS_WRITES = commands_where(bus=BUS_FROM_HOST)  # receive data from the host
 REFS = (C.REFab, C.REFpb)
 DRAM_CMDS = tuple(c for c in Cmd if c not in (C.TMOD, C.SYNC, C.EOC))
 
@@ -109,6 +119,22 @@ def build_constraints(t: Timing) -> tuple[Constraint, ...]:
             for n in nexts:
                 out.append(Constraint(Cmd(p), Cmd(n), scope, int(cycles), rule))
     return tuple(out)
+
+
+@dataclass(frozen=True)
+class WindowRule:
+    """At most `window` commands of `commands` in any `cycles` cycles of one channel (nFAW: four activates)."""
+
+    commands: tuple[Cmd, ...]
+    window: int
+    cycles: int
+    rule: str
+
+
+def build_window_rules(t: Timing, enforce_faw: bool) -> tuple[WindowRule, ...]:
+    """nFAW is a switch (controller.enforce_faw), off like the public AiM simulator; ACT, ACT4 and ACT16 each
+    count as one activation (docs/device-model.md)."""
+    return (WindowRule(ACTS, 4, t.nFAW, "nFAW"),) if enforce_faw and t.nFAW > 0 else ()
 
 
 @dataclass(frozen=True)
