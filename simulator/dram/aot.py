@@ -8,7 +8,7 @@ initialised. Without a build, or when `fast.py`, Numba or Python changed since t
 as before: the results are the same either way (tests/test_aot.py compares them).
 
 The module lives in `$PIMSIM_AOT_DIR` (default `~/.cache/pimsim/aot`), named after a hash of the kernel
-source, the Numba and Python versions and the platform, so a stale build is never loaded.
+sources, the Numba and Python versions, the platform and the CPU, so a stale build is never loaded.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ import sysconfig
 import time
 from pathlib import Path
 
-_FAST_SRC = Path(__file__).with_name("fast.py")
+# the kernel's source and every module whose constants it compiles in (command ids, request kinds, ops)
+_SOURCES = tuple(Path(__file__).with_name(n) for n in ("fast.py", "commands.py", "requests.py", "isa.py"))
 
 
 def cache_dir() -> Path:
@@ -33,9 +34,22 @@ def cache_dir() -> Path:
 def module_name() -> str:
     from importlib.metadata import version
 
-    h = hashlib.sha256(_FAST_SRC.read_bytes())
-    h.update(f"{version('numba')}|{sys.version}|{platform.machine()}|{sysconfig.get_platform()}".encode())
+    h = hashlib.sha256()
+    for src in _SOURCES:
+        h.update(src.read_bytes())
+    h.update(f"{version('numba')}|{sys.version}|{platform.machine()}|{sysconfig.get_platform()}|{_cpu()}".encode())
     return f"pimsim_fast_{h.hexdigest()[:16]}"
+
+
+def _cpu() -> str:
+    """The host CPU model the module is compiled for (read from /proc, so loading needs no LLVM)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("model name", "flags")):
+                return hashlib.sha256(line.encode()).hexdigest()[:8] + line[:40]
+    except OSError:
+        pass
+    return platform.processor()
 
 
 def _path(name: str) -> Path:
@@ -86,6 +100,7 @@ def build() -> Path:
     cc = CC(name)
     cc.output_dir = str(out)
     cc.verbose = False
+    cc.target_cpu = "host"  # as the JIT does; the module name records the CPU, so it is rebuilt elsewhere
     cc.export("run", _signature())(fast.jit_kernels().py_func)
     cc.compile()
     return _path(name)

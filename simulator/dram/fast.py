@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from simulator.dram.commands import MODE, N_CMDS, TOUCH, Cmd
-from simulator.dram.isa import IsrProgram
+from simulator.dram.commands import CLOSES, MODE, N_CMDS, OPENS, ROW_IN_LOG, TOUCH, TOUCH_ALL, Cmd
+from simulator.dram.isa import IsrProgram, Op
 from simulator.dram.log import CommandLog, ReplayResult
+from simulator.dram.memo import RunMemo
 from simulator.dram.requests import K_ALLBANK, K_EOC, K_SINGLE, K_SYNC, decode_arrays
-from simulator.dram.timing import refresh_stall_limit, stall_message, timing_arrays
+from simulator.dram.timing import build_window_rules, refresh_stall_limit, stall_message, timing_arrays
 from simulator.errors import PimsimError
 
 if TYPE_CHECKING:  # type hints only: importing the schema builds pydantic models
@@ -34,12 +35,16 @@ _ACT, _PRE, _PREA, _REFAB, _ACT4, _PRE4, _ACT16, _WRA16, _TMOD = (
     int(Cmd.ACT), int(Cmd.PRE), int(Cmd.PREA), int(Cmd.REFab), int(Cmd.ACT4), int(Cmd.PRE4), int(Cmd.ACT16),
     int(Cmd.WRA16), int(Cmd.TMOD))
 _EOC, _SYNC = int(Cmd.EOC), int(Cmd.SYNC)
+_DELAY = int(Op.DELAY)
+_TOUCH_ALL = TOUCH_ALL
+_FAW_WINDOW = 4  # the kernel keeps the last four activations (nFAW's window, simulator/dram/timing.py)
+# per-command facts from the command table (simulator/dram/commands.py), as arrays the kernel indexes
 _TOUCH = np.array([TOUCH[c] for c in Cmd], dtype=np.int64)
 _MODE = np.array([MODE[c] for c in Cmd], dtype=np.int64)
-_IS_OPEN = np.array([c in (Cmd.ACT, Cmd.ACT4, Cmd.ACT16) for c in Cmd], dtype=np.int64)
-_IS_CLOSE = np.array([c in (Cmd.PRE, Cmd.PRE4, Cmd.PREA, Cmd.WRA16, Cmd.REFab) for c in Cmd], dtype=np.int64)
-_ROW_IN_LOG = np.array([c in (Cmd.ACT, Cmd.ACT4, Cmd.ACT16, Cmd.RD, Cmd.WR, Cmd.MAC, Cmd.MAC16, Cmd.AF16,
-                              Cmd.EWMUL16, Cmd.RDCP, Cmd.WRCP, Cmd.WRA16) for c in Cmd], dtype=np.int64)
+_IS_OPEN = np.array([c in OPENS for c in Cmd], dtype=np.int64)
+_IS_CLOSE = np.array([c in CLOSES for c in Cmd], dtype=np.int64)
+_ROW_IN_LOG = np.array([c in ROW_IN_LOG for c in Cmd], dtype=np.int64)
+MEMO_DEFAULT = False  # FastEngine(memo=None) follows this: off until it pays (simulator/dram/memo.py)
 
 
 _JIT: dict = {}  # kernel name -> (Python function, numba.njit options); compiled on first use
@@ -73,7 +78,7 @@ def _rules_csr(gap: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
         for s in range(3):
             for n in range(N_CMDS):
                 # an all-bank command's bank / group rule never binds if its channel rule is at least as long
-                if gap[s, p, n] > 0 and not (s < 2 and _TOUCH[p] == 3 and gap[2, p, n] >= gap[s, p, n]):
+                if gap[s, p, n] > 0 and not (s < 2 and _TOUCH[p] == _TOUCH_ALL and gap[2, p, n] >= gap[s, p, n]):
                     rows.append((s, n, gap[s, p, n]))
         ptr[p + 1] = len(rows)
     arr = np.array(rows, dtype=np.int64).reshape(-1, 3)
@@ -171,7 +176,7 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw, 
         kind = dkind[op]
         mask = masks[i]
         if kind == 0 or mask == 0:
-            X += opsizes[i] if (op == 21 and opsizes[i] > 1) else 1  # 21: Op.DELAY (host waits opsize cycles)
+            X += opsizes[i] if (op == _DELAY and opsizes[i] > 1) else 1  # the host waits opsize cycles
             continue
         n = opsizes[i] if dcolcount[op] == 1 else 1
         final = dcmd[op]
@@ -609,9 +614,9 @@ def _apply(k, cmd, bank, row, t, st_bank, st_group, st_chan, open_row, mode, las
             open_since[k] = t
         elif was_open and not now_open:
             open_cycles[k] += t - open_since[k]
-    if cmd == 21:  # TMOD
+    if cmd == _TMOD:
         mode[k] = 1 - mode[k]
-    if cmd == 5:  # REFab
+    if cmd == _REFAB:
         ref_due[k] += refi
     if count:
         counts[k, cmd] += 1
@@ -696,10 +701,12 @@ class FastState:
 class FastEngine:
     """Runs programs on one device, keeping its state between calls."""
 
-    def __init__(self, cfg: ArchConfig):
+    def __init__(self, cfg: ArchConfig, memo: bool | None = None):
         org, tm = cfg.organisation, cfg.timing
         self.cfg = cfg
         self.state = FastState(cfg)
+        use_memo = MEMO_DEFAULT if memo is None else memo
+        self.memo = RunMemo(org.queue_depth, tm.nFAW if cfg.controller.enforce_faw else 0) if use_memo else None
         gap = timing_arrays(tm).gap
         rptr, rscope, rnext, rcyc = _rules_csr(gap)
         # pitch of back-to-back identical column commands: the largest self-constraint that applies
@@ -708,8 +715,11 @@ class FastEngine:
         completion = np.zeros(N_CMDS, np.int64)
         for name, v in cfg.completion.model_dump().items():
             completion[int(Cmd[name])] = v
+        windows = build_window_rules(tm, cfg.controller.enforce_faw)
+        assert all(w.window == _FAW_WINDOW and set(w.commands) == OPENS for w in windows)
+        faw = windows[0].cycles if windows else 0
         self._static = (org.channels, org.banks, org.banks_per_group, org.bank_groups, org.queue_depth,
-                        tm.nREFI if cfg.refresh.enabled else 0, tm.nFAW if cfg.controller.enforce_faw else 0,
+                        tm.nREFI if cfg.refresh.enabled else 0, faw,
                         refresh_stall_limit(tm) if cfg.refresh.enabled else 0, rptr, rscope, rnext, rcyc, _TOUCH, _MODE, _IS_OPEN, _IS_CLOSE, _ROW_IN_LOG, completion,
                         *decode_arrays())
 
@@ -735,12 +745,31 @@ class FastEngine:
         rec = record
         if rec is None:
             rec = np.zeros((len(op), 4), np.int64) if x_after is not None else _NO_RECORD
+        memo = self.memo if (self.memo is not None and not keep_log and a["scal"][1] == 1 and len(op)) else None
+        if memo is not None:
+            x0 = int(a["scal"][0])
+            prog = tuple(np.asarray(v, np.int64) for v in (op, opsize, mask, bank, row))
+            key = memo.key(a, x0, prog)
+            memo.start(a, x0)
+            hit = memo.table.get(key)
+            if rec.shape[0] == 0:
+                rec = np.zeros((len(op), 4), np.int64)  # the entry keeps the record for later x_after callers
+            if hit is not None:
+                memo.hits += 1
+                end = memo.apply(hit, a, x0, rec)
+                if x_after is not None:
+                    x_after[:] = rec[:, REC_NEXT]
+                return end, np.zeros((0, 6), np.int64)
+            memo.misses += 1
+            before = memo.snapshot(a)
         out = kernel()(*self.kernel_args(op, opsize, mask, bank, row, keep_log, rec))
         if a["scal"][2] >= 0:  # the watchdog stopped the run
             cls = int(a["scal"][3])
             channel = int(np.flatnonzero(a["chan_class"] == cls)[0])
             refreshes = refresh_stall_limit(self.cfg.timing) + 1
             raise PimsimError(stall_message(self.cfg.timing, Cmd(int(a["scal"][2])), channel, refreshes))
+        if memo is not None and a["scal"][1] == 1:
+            memo.store(key, a, x0, before, int(out[0]), rec)
         if x_after is not None:
             x_after[:] = rec[:, REC_NEXT]
         return out
