@@ -199,23 +199,8 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw, 
                        chan_open)
                 k2 = ncls
                 ncls += 1
-                st_bank[k2] = st_bank[k]
-                st_group[k2] = st_group[k]
-                st_chan[k2] = st_chan[k]
-                open_row[k2] = open_row[k]
-                mode[k2] = mode[k]
-                last_issue[k2] = last_issue[k]
-                last_done[k2] = last_done[k]
-                acts[k2] = acts[k]
-                n_acts[k2] = n_acts[k]
-                ref_due[k2] = ref_due[k]
-                ring[k2] = ring[k]
-                nreq[k2] = nreq[k]
-                last_conv[k2] = last_conv[k]
-                last_leave[k2] = last_leave[k]
-                counts[k2] = counts[k]
-                open_since[k2] = open_since[k]
-                open_cycles[k2] = open_cycles[k]
+                _copy_class(k2, k, st_bank, st_group, st_chan, open_row, mode, last_issue, last_done,
+                            acts, n_acts, ref_due, ring, nreq, last_conv, last_leave, counts, open_since, open_cycles)
                 parent[k2] = k
                 cut[k2] = nlog
                 for c in range(n_ch):
@@ -336,6 +321,7 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw, 
                            is_open, is_close, completion, counts, False, open_since, open_cycles)
                 # --- general path: command by command, exactly as the reference engine plans it ---
                 refreshes = 0  # refreshes this request sat through (watchdog: timing.refresh_stall_limit)
+                last_ref = np.int64(-1)  # cycle of the previous refresh it sat through
                 while True:
                     if kind == K_ALLBANK:
                         other = False
@@ -385,8 +371,9 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw, 
                             tr = base
                         if mode[k] != 0:
                             rc = _TMOD
-                        elif rc == _REFAB and ref_due[k] >= e:  # refreshes owed from before it arrived
-                            refreshes += 1                          # are not its wait
+                        elif rc == _REFAB and ref_due[k] >= e and ref_due[k] > last_ref:  # not catch-up
+                            refreshes += 1
+                            last_ref = tr
                             if refreshes > stall_limit:
                                 scal[2] = final
                                 scal[3] = k
@@ -460,23 +447,8 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw, 
                                 if chan_class[c] == k2:
                                     chan_class[c] = k1
                             if k2 != last:
-                                st_bank[k2] = st_bank[last]
-                                st_group[k2] = st_group[last]
-                                st_chan[k2] = st_chan[last]
-                                open_row[k2] = open_row[last]
-                                mode[k2] = mode[last]
-                                last_issue[k2] = last_issue[last]
-                                last_done[k2] = last_done[last]
-                                acts[k2] = acts[last]
-                                n_acts[k2] = n_acts[last]
-                                ref_due[k2] = ref_due[last]
-                                ring[k2] = ring[last]
-                                nreq[k2] = nreq[last]
-                                last_conv[k2] = last_conv[last]
-                                last_leave[k2] = last_leave[last]
-                                counts[k2] = counts[last]
-                                open_since[k2] = open_since[last]
-                                open_cycles[k2] = open_cycles[last]
+                                _copy_class(k2, last, st_bank, st_group, st_chan, open_row, mode, last_issue, last_done,
+                                            acts, n_acts, ref_due, ring, nreq, last_conv, last_leave, counts, open_since, open_cycles)
                                 for c in range(n_ch):
                                     if chan_class[c] == last:
                                         chan_class[c] = k2
@@ -490,6 +462,30 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw, 
     scal[0] = X
     scal[1] = ncls
     return end, lg[:nlog]
+
+
+@_jit(cache=True, error_model="numpy", inline="always")
+def _copy_class(dst, src, st_bank, st_group, st_chan, open_row, mode, last_issue, last_done,
+                acts, n_acts, ref_due, ring, nreq, last_conv, last_leave, counts, open_since, open_cycles):
+    """Class `dst` takes class `src`'s whole state (a split starts from its parent; a merge moves the last
+    class into a freed slot). One place, so a new state field is copied everywhere or nowhere."""
+    st_bank[dst] = st_bank[src]
+    st_group[dst] = st_group[src]
+    st_chan[dst] = st_chan[src]
+    open_row[dst] = open_row[src]
+    mode[dst] = mode[src]
+    last_issue[dst] = last_issue[src]
+    last_done[dst] = last_done[src]
+    acts[dst] = acts[src]
+    n_acts[dst] = n_acts[src]
+    ref_due[dst] = ref_due[src]
+    ring[dst] = ring[src]
+    nreq[dst] = nreq[src]
+    last_conv[dst] = last_conv[src]
+    last_leave[dst] = last_leave[src]
+    counts[dst] = counts[src]
+    open_since[dst] = open_since[src]
+    open_cycles[dst] = open_cycles[src]
 
 
 @_jit(cache=True, error_model="numpy")

@@ -64,6 +64,7 @@ class Request:
     issued: int = -1  # cycle of its final command (its departure)
     ack: int = -1  # EOC / SYNC acknowledgement
     refreshes: int = 0  # refreshes that came due while it waited at the head (watchdog)
+    last_ref: int = -1  # cycle of the last of those
 
 
 @dataclass
@@ -152,8 +153,11 @@ class ChannelModel:
             self.mode = MODE_REG if self.mode == MODE_BANK else MODE_BANK
         if cmd == Cmd.REFab:
             head = self.queue[0] if self.queue else None
-            if head is not None and self.ref_due >= head.entry:  # owed from before it arrived: not its wait
+            # refreshes owed from before it arrived, or still owed when the previous one issued (catch-up after
+            # an idle spell), are not its wait
+            if head is not None and self.ref_due >= head.entry and self.ref_due > head.last_ref:
                 head.refreshes += 1
+                head.last_ref = t
                 if head.refreshes > self.stall_limit:
                     raise PimsimError(stall_message(self.timing, head.final, self.cid, head.refreshes))
             self.ref_due += self.refi

@@ -156,17 +156,18 @@ def timing_arrays(t: Timing) -> TimingArrays:
 def refresh_stall_limit(t: Timing) -> int:
     """How many refreshes that come due while one request waits (refreshes owed from before it arrived do
     not count: an idle channel catches up on them first) it may sit through before the controller is
-    declared stuck.
+    declared stuck. A refresh that was already due when the previous one it sat through issued is catch-up
+    (the refresh schedule was behind) and does not count either.
 
     Without refresh a request at the head of its queue issues its at most four commands (TMOD, PRE(A),
     ACT, final) within 5 x (longest constraint + 1) cycles: every constraint pending when it reaches the head
     expires within one longest constraint, and each of its commands then waits at most one more. A refresh
     episode (TMOD, PREA, REFab) is bounded the same way. So a request that outlives more refreshes than fit
-    into 8 such spans, plus two, can never finish: each refresh closes its rows and it starts over
+    into 8 such spans, plus four, can never finish: each refresh closes its rows and it starts over
     (a timing longer than nREFI, or nRFC longer than nREFI). Both engines stop there with a PimsimError.
     """
     longest = max(c.cycles for c in build_constraints(t))
-    return 2 + -(-8 * (longest + 1) // t.nREFI)
+    return 4 + -(-8 * (longest + 1) // t.nREFI)
 
 
 def stall_message(t: Timing, waiting: Cmd, channel: int, refreshes: int) -> str:
