@@ -9,15 +9,14 @@ it one cycle earlier.
 
 import numpy as np
 import pytest
+from test_timing_gates import _issue_all  # the engine's timing state after a list of commands
 
 from simulator.config import load_arch
 from simulator.dram.checker import check_log
 from simulator.dram.commands import Cmd
 from simulator.dram.isa import parse_isr
 from simulator.dram.log import CommandLog
-from simulator.dram.reference import ChannelModel, Plan
 from simulator.dram.replay import replay
-from simulator.dram.timing import build_constraints
 
 CFG = load_arch("aim_gddr6")
 A = -1
@@ -39,16 +38,6 @@ CASES = [
 ]
 
 
-def _channel(setup):
-    rules = {}
-    for c in build_constraints(CFG.timing):
-        rules.setdefault(c.prev, []).append((c.next, c.scope, c.cycles))
-    ch = ChannelModel(0, CFG, rules)
-    for cyc, name, bank, row in setup:
-        ch.issue(Plan(cyc, Cmd[name], bank, row, None, False))
-    return ch
-
-
 def _violations(setup, nxt, cycle):
     """Checker on setup + next at `cycle`, ignoring the mode rule (a TMOD would need nMODCH more cycles,
     which would hide the column rule under test)."""
@@ -62,7 +51,7 @@ def _violations(setup, nxt, cycle):
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_engine_earliest(case):
     _, setup, (name, bank, _), expected, _ = case
-    assert max(_channel(setup).earliest(Cmd[name], bank), setup[-1][0] + 1) == expected
+    assert max(_issue_all(setup).earliest(Cmd[name], bank), setup[-1][0] + 1) == expected
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])

@@ -14,7 +14,7 @@ import random
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from isr_gen import random_isr
+from isr_gen import VARIANTS, random_isr
 
 from simulator.config import load_arch
 from simulator.dram.commands import Cmd
@@ -24,13 +24,6 @@ from simulator.dram.reference import run_reference
 from simulator.dram.requests import DECODE, requests_per_channel
 
 CHANNELS = 4
-VARIANTS = {
-    "default": [],
-    "refresh": ["refresh.enabled=true", "timing.nREFI=400"],
-    "faw": ["controller.enforce_faw=true"],
-    "fcfs-conventional": ["controller.conventional_scheduler=fcfs"],
-    "slow-mode-switch": ["timing.nMODCH=7", "timing.nCCDL=3", "organisation.queue_depth=5"],
-}
 CFGS = {k: load_arch("aim_gddr6", [f"organisation.channels={CHANNELS}"] + v) for k, v in VARIANTS.items()}
 OPENS = {"ACT", "ACT4", "ACT16"}
 CLOSES = {"PRE", "PRE4", "PREA", "WRA16", "REFab"}
