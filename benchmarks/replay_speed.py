@@ -48,7 +48,7 @@ def phases(trace: str) -> dict:
     t.append(time.perf_counter())
     prog = read_isr(trace, cfg.organisation)
     t.append(time.perf_counter())
-    kern = fast.kernel()
+    kern = fast.kernel(fast_start=True)
     eng = fast.FastEngine(cfg)
     z = prog.op[:1] * 0 + 8  # one host-side instruction (W_GPR): loads the kernel, simulates nothing
     kern(*eng.kernel_args(z, z * 0, z * 0, z * 0, z * 0, False, None))
@@ -57,7 +57,7 @@ def phases(trace: str) -> dict:
     t.append(time.perf_counter())
     names = ("import", "config", "read", "kernel load", "replay")
     out = {n: t[i + 1] - t[i] for i, n in enumerate(names)}
-    out["kernel"] = "ahead-of-time" if kern is not fast._run else "numba jit"
+    out["kernel"] = "numba jit" if hasattr(kern, "py_func") else "ahead-of-time"
     out["commands"] = int(res.counts.sum())
     return out
 

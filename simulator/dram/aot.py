@@ -3,9 +3,11 @@
 Calling a cached `@njit` function for the first time in a process initialises Numba's compiler target
 (about 0.6-1 s here, most of it importing SciPy for its BLAS check), even when the machine code comes from
 the cache. `python -m simulator.dram.aot` compiles the same `simulator.dram.fast._run` source once into a
-plain extension module (numba.pycc); `FastEngine` then calls that module and Numba's target is never
-initialised. Without a build, or when `fast.py`, Numba or Python changed since the build, the JIT path runs
-as before: the results are the same either way (tests/test_aot.py compares them).
+plain extension module (numba.pycc); a replay (`run_fast`, `FastEngine(fast_start=True)`) then calls that
+module and Numba's target is never initialised. The built code runs about 1.3x slower than the JIT's, so
+long runs (the system engine) keep the JIT. Without a build, or when a kernel source, Numba or Python
+changed since the build, the JIT path runs as before: the results are the same either way
+(tests/test_aot.py compares them).
 
 The module lives in `$PIMSIM_AOT_DIR` (default `~/.cache/pimsim/aot`), named after a hash of the kernel
 sources, the Numba and Python versions, the platform and the CPU, so a stale build is never loaded.
@@ -80,8 +82,8 @@ def _signature():
     tys = []
     for a in args:
         t = typeof(a)
-        if isinstance(t, types.Array):
-            t = types.Array(t.dtype, t.ndim, "A")
+        if isinstance(t, types.Array):  # C-contiguous, as the JIT specialises (strided indexing is slower)
+            t = types.Array(t.dtype, t.ndim, "C")
         elif isinstance(t, types.Integer):
             t = types.int64
         tys.append(t)

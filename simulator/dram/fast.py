@@ -631,22 +631,25 @@ def needs_reference(prog: IsrProgram, cfg: ArchConfig) -> bool:
 
 
 _NO_RECORD = np.zeros((0, 4), np.int64)
-_KERNEL = []
+_AOT: list = []  # the ahead-of-time kernel, or None; looked up once per process
 
 
-def kernel():
-    """`_run` as built ahead of time (simulator/dram/aot.py) if a build for this source exists, else the JIT
-    function. Chosen once per process; PIMSIM_AOT=0 forces the JIT path."""
-    if not _KERNEL:
-        import os
+def kernel(fast_start: bool = False):
+    """The kernel to call. With `fast_start` (one replay in a short process), the ahead-of-time build
+    (simulator/dram/aot.py) if one exists for this source: it spares Numba's start-up (0.5-1 s) but runs
+    ~1.3x slower than the JIT, so long runs (the system engine's generations) take the JIT function.
+    PIMSIM_AOT=0 never uses the build, PIMSIM_AOT=1 always does."""
+    import os
 
-        built = None
-        if os.environ.get("PIMSIM_AOT", "1") != "0":
+    flag = os.environ.get("PIMSIM_AOT", "")
+    if flag != "0" and (fast_start or flag == "1"):
+        if not _AOT:
             from simulator.dram.aot import load
 
-            built = load()
-        _KERNEL.append(built if built is not None else jit_kernels())
-    return _KERNEL[0]
+            _AOT.append(load())
+        if _AOT[0] is not None:
+            return _AOT[0]
+    return jit_kernels()
 REC_ARRIVE, REC_NEXT, REC_DONE_FIRST, REC_DONE_LAST = 0, 1, 2, 3  # columns of `record`
 
 
@@ -697,9 +700,10 @@ class FastState:
 class FastEngine:
     """Runs programs on one device, keeping its state between calls."""
 
-    def __init__(self, cfg: ArchConfig, memo: bool | None = None):
+    def __init__(self, cfg: ArchConfig, memo: bool | None = None, fast_start: bool = False):
         org, tm = cfg.organisation, cfg.timing
         self.cfg = cfg
+        self.fast_start = fast_start  # see kernel()
         self.state = FastState(cfg)
         use_memo = MEMO_DEFAULT if memo is None else memo
         self.memo = RunMemo(org.queue_depth, tm.nFAW if cfg.controller.enforce_faw else 0) if use_memo else None
@@ -722,7 +726,7 @@ class FastEngine:
     def kernel_args(self, op, opsize, mask, bank, row, keep_log, rec) -> tuple:
         """`_run`'s arguments: the program (as int64), the static tables, then the state arrays."""
         a = self.state.arrays
-        prog = (np.asarray(v, np.int64) for v in (op, opsize, mask, bank, row))
+        prog = (np.ascontiguousarray(v, np.int64) for v in (op, opsize, mask, bank, row))
         return (*prog, *self._static, bool(keep_log),
                 a["st_bank"], a["st_group"], a["st_chan"], a["open_row"], a["mode"], a["last_issue"],
                 a["last_done"], a["acts"], a["n_acts"], a["ref_due"], a["ring"], a["nreq"], a["last_conv"],
@@ -758,7 +762,7 @@ class FastEngine:
                 return end, np.zeros((0, 6), np.int64)
             memo.misses += 1
             before = memo.snapshot(a)
-        out = kernel()(*self.kernel_args(op, opsize, mask, bank, row, keep_log, rec))
+        out = kernel(self.fast_start)(*self.kernel_args(op, opsize, mask, bank, row, keep_log, rec))
         if a["scal"][2] >= 0:  # the watchdog stopped the run
             cls = int(a["scal"][3])
             channel = int(np.flatnonzero(a["chan_class"] == cls)[0])
@@ -773,7 +777,7 @@ class FastEngine:
 
 def run_fast(prog: IsrProgram, cfg: ArchConfig, keep_log: bool = False) -> ReplayResult:
     start = time.perf_counter()
-    eng = FastEngine(cfg)
+    eng = FastEngine(cfg, fast_start=True)
     end, lg = eng.run(prog.op, prog.opsize, prog.mask.astype(np.int64), prog.bank, prog.row, keep_log)
     a = eng.state.arrays
     log = _expand_log(lg, a["chan_class"], a["parent"], a["cut"]) if keep_log else None
