@@ -29,7 +29,7 @@ from simulator.dram.fast import FastEngine
 from simulator.dram.reference import run_reference
 from simulator.system.mapping import PimGptMapping, Stage
 from simulator.system.program import concat, delay
-from simulator.dram.isa import IsrProgram
+from simulator.trace.isr import IsrProgram
 
 OP_CLASSES = ("embedding", "layernorm", "qkv", "rope", "kv_append", "attn_score", "softmax", "attn_value",
               "out_proj", "residual", "ffn", "activation", "lm_head")

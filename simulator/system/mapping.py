@@ -29,7 +29,7 @@ from simulator.config.schema import ArchConfig
 from simulator.errors import PimsimError
 from simulator.mapping.layout import GemvLayout, gemv_layout
 from simulator.system.program import Program, ProgramBuilder, concat, from_rows
-from simulator.dram.isa import Op
+from simulator.trace.isr import Op
 
 MAPPINGS = ("pim-gpt", "aim-rows")
 

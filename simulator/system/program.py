@@ -11,7 +11,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from simulator.dram.isa import Op
+from simulator.trace.isr import Op
 
 
 @dataclass(frozen=True, eq=False)
