@@ -26,7 +26,7 @@ def _both(prog, cfg):
     out = []
     for kern in (BUILT, fast.jit_kernels()):
         eng = fast.FastEngine(cfg)
-        rec = np.zeros((len(prog), 4), np.int64)
+        rec = np.zeros((len(prog), fast.N_REC), np.int64)
         end, _ = kern(*eng.kernel_args(prog.op, prog.opsize, prog.mask, prog.bank, prog.row, False, rec))
         out.append((int(end), rec, eng.state.channel_counts(), eng.state.bank_open_cycles(int(end))))
     return out

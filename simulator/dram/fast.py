@@ -24,7 +24,7 @@ from simulator.dram.commands import CLOSES, MODE, N_CMDS, OPENS, ROW_IN_LOG, TOU
 from simulator.dram.isa import IsrProgram, Op
 from simulator.dram.log import CommandLog, ReplayResult
 from simulator.dram.memo import RunMemo
-from simulator.dram.requests import K_ALLBANK, K_EOC, K_SINGLE, K_SYNC, decode_arrays
+from simulator.dram.requests import K_ALLBANK, K_EOC, K_NONE, K_SINGLE, K_SYNC, decode_arrays
 from simulator.dram.timing import build_window_rules, refresh_stall_limit, stall_message, timing_arrays
 from simulator.errors import PimsimError
 
@@ -36,6 +36,7 @@ _ACT, _PRE, _PREA, _REFAB, _ACT4, _PRE4, _ACT16, _WRA16, _TMOD = (
     int(Cmd.WRA16), int(Cmd.TMOD))
 _EOC, _SYNC = int(Cmd.EOC), int(Cmd.SYNC)
 _DELAY = int(Op.DELAY)
+N_REC = 5  # columns of a per-instruction record (REC_* below)
 _TOUCH_ALL = TOUCH_ALL
 _FAW_WINDOW = 4  # the kernel keeps the last four activations (nFAW's window, simulator/dram/timing.py)
 # per-command facts from the command table (simulator/dram/commands.py), as arrays the kernel indexes
@@ -163,7 +164,8 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw, 
     end = np.int64(-1)
 
     # rec[i] (if given, one row per instruction): [cycle it reaches the channels, cycle the next one may,
-    # first and last cycle (over its channels) in which its last request's final command issued, or -1]
+    # first and last cycle (over its channels) in which its last request's final command issued, or -1,
+    # sum over its channels and requests of the cycles in which their final commands issued]
     recording = rec.shape[0] == ops.shape[0]
     for i in range(ops.shape[0]):
         if recording:
@@ -172,6 +174,7 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw, 
             rec[i, 0] = X
             rec[i, 2] = -1
             rec[i, 3] = -1
+            rec[i, 4] = 0
         op = ops[i]
         kind = dkind[op]
         mask = masks[i]
@@ -215,6 +218,7 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw, 
                 continue
             prev_e = np.int64(-1)
             t_prev = np.int64(-1)
+            issue_sum = np.int64(0)  # of this class's final-command cycles (one channel's worth)
             burst_from = -1  # index of the request whose final command started the current burst
             pitch_first = np.int64(0)
             self_gap = self_gaps[final]
@@ -286,6 +290,7 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw, 
                                 pos = 0
                         tl = t0 + (m_ok - 1) * self_gap
                         counts[k, final] += m_ok
+                        issue_sum += m_ok * t0 + self_gap * (m_ok * (m_ok - 1) // 2)
                         t_prev = tl
                         nreq[k] = idx + m_ok
                         last_leave[k] = tl
@@ -306,6 +311,7 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw, 
                         if keep_log:
                             lg, nlog = _log_push(lg, nlog, t, k, final, bank, row, touch, row_in_log)
                         counts[k, final] += 1
+                        issue_sum += t
                         t_prev = t
                         ring[k, idx % depth] = t
                         nreq[k] = idx + 1
@@ -390,6 +396,7 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw, 
                         lg, nlog = _log_push(lg, nlog, t, k, cmd, cb, cr, touch, row_in_log)
                     if cmd == final:
                         break
+                issue_sum += t
                 t_prev = t
                 ring[k, idx % depth] = t
                 nreq[k] = idx + 1
@@ -417,6 +424,7 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw, 
                     rec[i, 2] = t_last
                 if t_last > rec[i, 3]:
                     rec[i, 3] = t_last
+                rec[i, 4] += issue_sum * in_cnt[k]
             if dblock[op] == 1:
                 v = t_last + completion[final] + 1
             else:
@@ -622,6 +630,15 @@ def _apply(k, cmd, bank, row, t, st_bank, st_group, st_chan, open_row, mode, las
         last_done[k] = v
 
 
+def final_commands(op: np.ndarray, opsize: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Per instruction, how many final commands it issues over all its channels (0: host-side, SYNC, EOC)."""
+    kind, _, _, _, colcount = decode_arrays()
+    k = kind[op]
+    per_channel = np.where(colcount[op] == 1, opsize, 1)
+    does = (k != K_NONE) & (k != K_EOC) & (k != K_SYNC)
+    return np.where(does, per_channel * np.bitwise_count(mask.astype(np.uint64)).astype(np.int64), 0)
+
+
 def needs_reference(prog: IsrProgram, cfg: ArchConfig) -> bool:
     """FR-FCFS reorders conventional requests; the fast engine models in-order queues only."""
     if cfg.controller.conventional_scheduler != "frfcfs":
@@ -630,7 +647,7 @@ def needs_reference(prog: IsrProgram, cfg: ArchConfig) -> bool:
     return bool(np.any(conv[prog.op] == 1))
 
 
-_NO_RECORD = np.zeros((0, 4), np.int64)
+_NO_RECORD = np.zeros((0, N_REC), np.int64)
 _AOT: list = []  # the ahead-of-time kernel, or None; looked up once per process
 
 
@@ -650,7 +667,7 @@ def kernel(fast_start: bool = False):
         if _AOT[0] is not None:
             return _AOT[0]
     return jit_kernels()
-REC_ARRIVE, REC_NEXT, REC_DONE_FIRST, REC_DONE_LAST = 0, 1, 2, 3  # columns of `record`
+REC_ARRIVE, REC_NEXT, REC_DONE_FIRST, REC_DONE_LAST, REC_ISSUE_SUM = 0, 1, 2, 3, 4  # columns of `record`
 
 
 class FastState:
@@ -739,12 +756,12 @@ class FastEngine:
         """Run instructions from the current state. Returns (EOC cycle or -1, class log). If `x_after` (same
         length as the program) is given, it receives for each instruction the cycle in which the next one
         may reach the channels. If `record` ([len(program), 4] int64) is given, it receives per instruction
-        the columns REC_ARRIVE, REC_NEXT, REC_DONE_FIRST, REC_DONE_LAST (see `_run`); both work with every
+        the columns REC_ARRIVE, REC_NEXT, REC_DONE_FIRST, REC_DONE_LAST, REC_ISSUE_SUM (see `_run`); both work with every
         shortcut on."""
         a = self.state.arrays
         rec = record
         if rec is None:
-            rec = np.zeros((len(op), 4), np.int64) if x_after is not None else _NO_RECORD
+            rec = np.zeros((len(op), N_REC), np.int64) if x_after is not None else _NO_RECORD
         memo = self.memo if (self.memo is not None and not keep_log and a["scal"][1] == 1 and len(op)) else None
         if memo is not None:
             x0 = int(a["scal"][0])
@@ -753,7 +770,7 @@ class FastEngine:
             memo.start(a, x0)
             hit = memo.table.get(key)
             if rec.shape[0] == 0:
-                rec = np.zeros((len(op), 4), np.int64)  # the entry keeps the record for later x_after callers
+                rec = np.zeros((len(op), N_REC), np.int64)  # the entry keeps the record for later x_after callers
             if hit is not None:
                 memo.hits += 1
                 end = memo.apply(hit, a, x0, rec)
@@ -769,7 +786,7 @@ class FastEngine:
             refreshes = refresh_stall_limit(self.cfg.timing) + 1
             raise PimsimError(stall_message(self.cfg.timing, Cmd(int(a["scal"][2])), channel, refreshes))
         if memo is not None and a["scal"][1] == 1:
-            memo.store(key, a, x0, before, int(out[0]), rec)
+            memo.store(key, a, x0, before, int(out[0]), rec, final_commands(*prog[:3]))
         if x_after is not None:
             x_after[:] = rec[:, REC_NEXT]
         return out

@@ -68,7 +68,10 @@ class RunMemo:
         return (a["counts"][0].copy(), int(a["open_cycles"][0]), a["chan_counts"].copy(), a["chan_open"].copy(),
                 int(a["nreq"][0]), int(a["n_acts"][0]))
 
-    def store(self, key: bytes, a: dict, x0: int, before: tuple, end: int, rec: np.ndarray) -> None:
+    def store(self, key: bytes, a: dict, x0: int, before: tuple, end: int, rec: np.ndarray,
+              finals: np.ndarray) -> None:
+        """`finals`: per instruction, how many final commands it issues (its record's issue-cycle sum is
+        kept relative to X, so X times that count comes off)."""
         if len(self.table) >= self.max_entries:
             return
         x1 = int(a["scal"][0])
@@ -79,18 +82,19 @@ class RunMemo:
         due = int(a["ref_due"][0])
         rel = rec.copy()
         rel[:, :2] -= x0
-        rel[:, 2:] = np.where(rec[:, 2:] >= 0, rec[:, 2:] - x0, -1)
+        rel[:, 2:4] = np.where(rec[:, 2:4] >= 0, rec[:, 2:4] - x0, -1)
+        rel[:, 4] -= x0 * finals
         self.table[key] = (
             x1 - x0, end - x0 if end >= 0 else -1, times, {n: a[n][0].copy() for n in _RAW},
             due - x0 if due < _NO_REFRESH else None, ring, int(a["nreq"][0]) - nreq0, acts,
             int(a["n_acts"][0]) - nacts0, int(a["open_since"][0]) - x0,
             a["counts"][0] - counts0, int(a["open_cycles"][0]) - open0, a["chan_counts"] - chan_counts0,
-            a["chan_open"] - chan_open0, rel,
+            a["chan_open"] - chan_open0, rel, finals,
         )
 
     def apply(self, entry: tuple, a: dict, x0: int, rec: np.ndarray) -> int:
         (dx, end, times, raw, due, ring, dreq, acts, dacts, since, dcounts, dopen, dchan_counts, dchan_open,
-         rel) = entry
+         rel, finals) = entry
         for name, v in times.items():
             a[name][0] = v + x0
         for name, v in raw.items():
@@ -111,5 +115,6 @@ class RunMemo:
         a["scal"][0] = x0 + dx
         if rec.shape[0]:
             rec[:, :2] = rel[:, :2] + x0
-            rec[:, 2:] = np.where(rel[:, 2:] >= 0, rel[:, 2:] + x0, -1)
+            rec[:, 2:4] = np.where(rel[:, 2:4] >= 0, rel[:, 2:4] + x0, -1)
+            rec[:, 4] = rel[:, 4] + x0 * finals
         return end + x0 if end >= 0 else -1

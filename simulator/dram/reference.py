@@ -256,9 +256,10 @@ def _compatible(queue: deque, req: Request) -> bool:
 
 def run_reference(prog: IsrProgram, cfg: ArchConfig, keep_log: bool = False,
                   record: np.ndarray | None = None) -> ReplayResult:
-    """Replay `prog`. If `record` ([len(prog), 4] int64) is given, it receives per instruction: the cycle it
-    reaches the channels, the cycle the next one may, and the first and last cycle (over its channels) in
-    which its last request's final command issued (-1 for host-side instructions, SYNC and EOC)."""
+    """Replay `prog`. If `record` ([len(prog), 5] int64) is given, it receives per instruction: the cycle it
+    reaches the channels, the cycle the next one may, the first and last cycle (over its channels) in which
+    its last request's final command issued (-1 for host-side instructions, SYNC and EOC), and the sum of
+    the cycles in which all its requests' final commands issued (0 for those)."""
     start = time.perf_counter()
     rules: dict = {}
     for c in build_constraints(cfg.timing):
@@ -273,7 +274,7 @@ def run_reference(prog: IsrProgram, cfg: ArchConfig, keep_log: bool = False,
     pending: dict[int, deque[Request]] = {}
     waiting: list[Request] = []
     n_isr = len(prog)
-    last_reqs: dict[int, list[Request]] = {}  # instruction -> its last request in each target channel
+    inst_reqs: dict[int, list[list[Request]]] = {}  # instruction -> its requests, per target channel
 
     def note(idx: int, arrive: int, nxt: int) -> None:
         if record is not None:
@@ -295,8 +296,8 @@ def run_reference(prog: IsrProgram, cfg: ArchConfig, keep_log: bool = False,
                                 for _ in range(n)) for c in range(n_ch) if mask >> c & 1}
             waiting = []
             arrived = now
-            if op not in (Op.SYNC, Op.EOC):
-                last_reqs[i] = [reqs[-1] for reqs in pending.values()]
+            if op not in (Op.SYNC, Op.EOC) and record is not None:
+                inst_reqs[i] = [list(reqs) for reqs in pending.values()]
             state = "entering"
         if state == "entering":
             for c, reqs in pending.items():
@@ -357,10 +358,12 @@ def run_reference(prog: IsrProgram, cfg: ArchConfig, keep_log: bool = False,
         now = max(now + 1, min(nxt))
 
     if record is not None:
-        record[:, 2:] = -1
-        for idx, reqs in last_reqs.items():
-            record[idx, 2] = min(r.issued for r in reqs)
-            record[idx, 3] = max(r.issued for r in reqs)
+        record[:, 2:4] = -1
+        record[:, 4] = 0
+        for idx, per_channel in inst_reqs.items():
+            record[idx, 2] = min(reqs[-1].issued for reqs in per_channel)
+            record[idx, 3] = max(reqs[-1].issued for reqs in per_channel)
+            record[idx, 4] = sum(r.issued for reqs in per_channel for r in reqs)
     counts = np.array([ch.counts for ch in chans], dtype=np.int64)
     log = None
     if keep_log:
