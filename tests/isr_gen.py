@@ -7,6 +7,14 @@ import random
 AIM_OPS = ["MAC_ABK", "MAC_SBK", "WR_GB", "WR_BIAS", "RD_MAC", "AF", "RD_AF", "EWMUL", "EWADD", "COPY_BKGB",
            "COPY_GBBK", "WR_ABK", "SYNC", "W_CFR", "W_GPR"]
 CONV_OPS = ["R_MEM", "W_MEM", "RD_SBK", "WR_SBK"]
+# config variants the engine property tests run under (--set overrides of the aim_gddr6 preset)
+VARIANTS = {
+    "default": [],
+    "refresh": ["refresh.enabled=true", "timing.nREFI=400"],
+    "faw": ["controller.enforce_faw=true"],
+    "fcfs-conventional": ["controller.conventional_scheduler=fcfs"],
+    "slow-mode-switch": ["timing.nMODCH=7", "timing.nCCDL=3", "organisation.queue_depth=5"],
+}
 
 
 def random_isr(rng: random.Random, channels: int, n: int, conventional: bool = False, rows: int = 4,

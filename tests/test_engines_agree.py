@@ -6,20 +6,13 @@ import random
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from isr_gen import random_isr
+from isr_gen import VARIANTS, random_isr
 from simulator.config import load_arch
 from simulator.dram.checker import check_log
 from simulator.dram.fast import run_fast
 from simulator.dram.reference import run_reference
 from simulator.trace.isr import parse_isr
 
-VARIANTS = {
-    "default": [],
-    "refresh": ["refresh.enabled=true", "timing.nREFI=400"],
-    "faw": ["controller.enforce_faw=true"],
-    "fcfs-conventional": ["controller.conventional_scheduler=fcfs"],
-    "slow-mode-switch": ["timing.nMODCH=7", "timing.nCCDL=3", "organisation.queue_depth=5"],
-}
 CFGS = {k: load_arch("aim_gddr6", ["organisation.channels=4"] + v) for k, v in VARIANTS.items()}
 
 

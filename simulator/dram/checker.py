@@ -9,21 +9,32 @@ docs/device-model.md; each check names the rule it enforces.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from simulator.config.schema import ArchConfig
-from simulator.dram.commands import Cmd
+from simulator.dram.commands import CCD_GROUP_BOTH, CCD_READ, CCD_WRITE, MODE_REG, TABLE, TOUCH_ALL, Cmd, commands_where
 from simulator.dram.log import CommandLog
+
+if TYPE_CHECKING:  # type hints only: importing the schema builds pydantic models
+    from simulator.config.schema import ArchConfig
 
 NEG = -(10**12)
 
-_REG_CMDS = {"WRGB", "WRMAC16", "RDMAC16", "RDAF16"}
-_ALL_BANK = {"PREA", "REFab", "ACT16", "MAC16", "AF16", "EWMUL16", "RDMAC16", "RDAF16", "WRMAC16", "WRA16"}
-_ACTS = {"ACT", "ACT4", "ACT16"}
-_PRES = {"PRE", "PRE4", "PREA"}
-_NEED_ROW = {"RD", "WR", "MAC", "MAC16", "AF16", "EWMUL16", "RDCP", "WRCP", "WRA16"}
+# Command facts come from the command table (what each command touches, needs and moves); the rules below
+# are this module's own code over those facts.
+_REG_CMDS = {c.name for c in commands_where(mode=MODE_REG)}
+_ALL_BANK = {c.name for c in Cmd if TABLE[c].touch == TOUCH_ALL}
+_ACTS = {c.name for c in commands_where(opens=True)}
+_PRES = {c.name for c in commands_where(precharges=True)}
+_NEED_ROW = {c.name for c in commands_where(needs_row=True)}
 _COLUMN = _NEED_ROW | _REG_CMDS
-_RCD = {"RD": "nRCDRD", "WR": "nRCDWR", "WRA16": "nRCDWR", "MAC": "nRCDRDMAC", "MAC16": "nRCDRDMAC",
-        "EWMUL16": "nRCDEWMUL", "AF16": "nRCDRDAF", "RDCP": "nRCDRDCP", "WRCP": "nRCDWRCP"}
+_RCD = {c.name: TABLE[c].rcd for c in commands_where(needs_row=True)}
+_BANK_READS = {c.name for c in commands_where(bank_read=True)}
+# Column spacing is per data direction (docs/device-model.md 'Column spacing'): reads after reads, writes
+# after writes, at channel scope (nCCDS) for commands that use the channel's column bus, and at bank-group
+# scope (nCCDL) for those plus EWMUL16. AF16 is spaced by neither.
+_CCDS_DIR = {c.name: "r" if TABLE[c].ccd == CCD_READ else "w" for c in Cmd if TABLE[c].ccd in (CCD_READ, CCD_WRITE)}
+_CCDL_DIRS = {**{k: (v,) for k, v in _CCDS_DIR.items()},
+              **{c.name: ("r", "w") for c in commands_where(ccd=CCD_GROUP_BOTH)}}
 
 
 @dataclass(frozen=True)
@@ -48,13 +59,18 @@ class _Chan:
         self.open = [-1] * nb
         self.b_act, self.b_pre, self.b_read, self.b_write = [NEG] * nb, [NEG] * nb, [NEG] * nb, [NEG] * nb
         self.b_ewmul, self.b_wra, self.b_refab, self.b_refpb = [NEG] * nb, [NEG] * nb, [NEG] * nb, [NEG] * nb
-        self.g_act, self.g_col, self.g_wr, self.g_wrmac = [NEG] * ng, [NEG] * ng, [NEG] * ng, [NEG] * ng
-        self.c_act = self.c_col = self.c_rd = self.c_rdreg = self.c_wr = self.c_wrreg = NEG
+        self.g_act, self.g_wr, self.g_wrmac = [NEG] * ng, [NEG] * ng, [NEG] * ng
+        self.g_col = {"r": [NEG] * ng, "w": [NEG] * ng}  # last column read / write per bank group
+        self.c_col = {"r": NEG, "w": NEG}
+        self.c_act = self.c_rd = self.c_rdreg = self.c_wr = self.c_wrreg = NEG
         self.c_busrd = self.c_buswr = NEG
         self.acts: list[int] = []
 
 
-def check_log(log: CommandLog, cfg: ArchConfig, first_only: bool = False) -> list[Violation]:
+def check_log(log: CommandLog, cfg: ArchConfig, first_only: bool = False,
+              every_rule: bool = False) -> list[Violation]:
+    """Violations in issue order: the first rule each command breaks (every rule it breaks if `every_rule`);
+    with `first_only`, stop at the first offending command."""
     org, t = cfg.organisation, cfg.timing
     nb, bpg = org.banks, org.banks_per_group
     chans: dict[int, _Chan] = {}
@@ -124,10 +140,12 @@ def check_log(log: CommandLog, cfg: ArchConfig, first_only: bool = False) -> lis
             for b in banks:
                 need(st.open[b] == row, "row state", f"bank {b} has row {st.open[b]} open, command targets {row}", b)
                 gap(st.b_act[b], getattr(t, _RCD[name]), _RCD[name], f"ACT of bank {b}")
-        if name in _COLUMN:
+        for d in _CCDL_DIRS.get(name, ()):
             for g in groups:
-                gap(st.g_col[g], t.nCCDL, "nCCDL", f"column command in bank group {g}")
-            gap(st.c_col, t.nCCDS, "nCCDS", "column command in this channel")
+                gap(st.g_col[d][g], t.nCCDL, "nCCDL", f"column {'read' if d == 'r' else 'write'} in bank group {g}")
+        if name in _CCDS_DIR:
+            d = _CCDS_DIR[name]
+            gap(st.c_col[d], t.nCCDS, "nCCDS", f"column {'read' if d == 'r' else 'write'} in this channel")
         if name in ("RD", "RDMAC16", "RDAF16"):
             gap(st.c_busrd, t.nBL, "nBL", "data-bus read")
             gap(st.c_wr, t.nCWL + t.nBL + t.nWTRS, "nWTRS", "WR")
@@ -142,7 +160,7 @@ def check_log(log: CommandLog, cfg: ArchConfig, first_only: bool = False) -> lis
             gap(st.c_rdreg, t.nCLREG + t.nBL + 3 - cwl + t.nWPRE, "nRTW", "RDMAC16/RDAF16")
 
         if found:
-            out.append(found[0])
+            out.extend(found if every_rule else found[:1])
             if first_only:
                 return out
 
@@ -165,7 +183,7 @@ def check_log(log: CommandLog, cfg: ArchConfig, first_only: bool = False) -> lis
                 if name != "WRA16":
                     st.b_pre[b] = cycle
         for b in banks:
-            if name in ("RD", "RDCP", "MAC", "MAC16"):
+            if name in _BANK_READS:
                 st.b_read[b] = cycle
             if name in ("WR", "WRCP"):
                 st.b_write[b] = cycle
@@ -177,10 +195,11 @@ def check_log(log: CommandLog, cfg: ArchConfig, first_only: bool = False) -> lis
                 st.b_refab[b] = cycle
             if name == "REFpb":
                 st.b_refpb[b] = cycle
-        if name in _COLUMN:
+        for d in _CCDL_DIRS.get(name, ()):
             for g in groups:
-                st.g_col[g] = cycle
-            st.c_col = cycle
+                st.g_col[d][g] = cycle
+        if name in _CCDS_DIR:
+            st.c_col[_CCDS_DIR[name]] = cycle
         if name in ("RD", "RDMAC16", "RDAF16"):
             st.c_busrd = cycle
             if name == "RD":

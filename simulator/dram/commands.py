@@ -1,10 +1,13 @@
-"""DRAM and AiM command set: ids, the mode each command needs, and which banks it touches.
+"""The DRAM and AiM command set as one table: per command, what it touches, the mode it needs, what it does
+to rows, how it moves data. Everything else about commands (the engines' arrays, the timing table's command
+families in simulator/dram/timing.py, the reference engine's row bookkeeping) is derived from `TABLE`.
 
-Ids are small ints so the Numba engine can index tables with them. Names follow aim-isa.md.
+Ids are small ints so the Numba engine can index arrays with them. Names follow docs/device-model.md.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import IntEnum
 
 
@@ -42,32 +45,74 @@ CMD_NAMES = tuple(c.name for c in Cmd)
 
 # Which banks a command touches (for bank / bank-group scoped timing constraints).
 TOUCH_NONE, TOUCH_BANK, TOUCH_GROUP, TOUCH_ALL = 0, 1, 2, 3
-TOUCH = {c: TOUCH_NONE for c in Cmd}
-TOUCH.update({c: TOUCH_BANK for c in (Cmd.ACT, Cmd.PRE, Cmd.RD, Cmd.WR, Cmd.REFpb, Cmd.MAC, Cmd.RDCP, Cmd.WRCP)})
-TOUCH.update({c: TOUCH_GROUP for c in (Cmd.ACT4, Cmd.PRE4)})
-TOUCH.update(
-    {
-        c: TOUCH_ALL
-        for c in (Cmd.PREA, Cmd.REFab, Cmd.ACT16, Cmd.MAC16, Cmd.AF16, Cmd.EWMUL16, Cmd.RDMAC16, Cmd.RDAF16,
-                  Cmd.WRMAC16, Cmd.WRA16)
-    }
-)
-
 # Mode a command needs. AiM channels are in bank mode or register (MAC-register / global-buffer) mode;
-# switching costs a TMOD and nMODCH cycles (aim-isa.md rule 5).
+# switching costs a TMOD and nMODCH cycles (docs/device-model.md 'Controller semantics').
 MODE_ANY, MODE_BANK, MODE_REG = -1, 0, 1
-MODE = {c: MODE_BANK for c in Cmd}
-MODE.update({c: MODE_REG for c in (Cmd.WRGB, Cmd.WRMAC16, Cmd.RDMAC16, Cmd.RDAF16)})
-MODE.update({c: MODE_ANY for c in (Cmd.TMOD, Cmd.SYNC, Cmd.EOC)})
+# Column spacing family (docs/device-model.md 'Column spacing'): reads after reads, writes after writes;
+# EWMUL16 only at bank-group scope, in both directions; AF16 none.
+CCD_NONE, CCD_READ, CCD_WRITE, CCD_GROUP_BOTH = 0, 1, 2, 3
+# External data bus direction (read-to-write / write-to-read turnarounds, burst occupancy).
+BUS_NONE, BUS_TO_HOST, BUS_FROM_HOST = 0, 1, 2
 
-OPENS = frozenset({Cmd.ACT, Cmd.ACT4, Cmd.ACT16})
-CLOSES = frozenset({Cmd.PRE, Cmd.PRE4, Cmd.PREA, Cmd.WRA16})
-COLUMN = frozenset(
-    {Cmd.RD, Cmd.WR, Cmd.MAC, Cmd.MAC16, Cmd.AF16, Cmd.EWMUL16, Cmd.RDCP, Cmd.WRCP, Cmd.WRGB, Cmd.RDMAC16,
-     Cmd.RDAF16, Cmd.WRMAC16, Cmd.WRA16}
-)
-# Column commands that need an open row in the banks they touch.
-NEEDS_OPEN_ROW = frozenset({Cmd.RD, Cmd.WR, Cmd.MAC, Cmd.MAC16, Cmd.AF16, Cmd.EWMUL16, Cmd.RDCP, Cmd.WRCP, Cmd.WRA16})
+
+@dataclass(frozen=True)
+class CommandFacts:
+    touch: int
+    mode: int = MODE_BANK
+    opens: bool = False  # opens a row in the banks it touches
+    precharges: bool = False  # a precharge: closes rows, starts nRP
+    closes: bool = False  # leaves the banks it touches closed (precharges, WRA16's auto-precharge, REFab)
+    needs_row: bool = False  # a column command that needs the addressed row open in every bank it touches
+    ccd: int = CCD_NONE
+    bus: int = BUS_NONE
+    bank_read: bool = False  # reads the bank array: nRTP runs from it to a precharge
+    rcd: str = ""  # the ACT -> this command timing (config field name), for commands that need a row
+
+
+_ROWREAD = {"needs_row": True, "bank_read": True}
+TABLE: dict[Cmd, CommandFacts] = {
+    Cmd.ACT: CommandFacts(TOUCH_BANK, opens=True),
+    Cmd.PRE: CommandFacts(TOUCH_BANK, precharges=True, closes=True),
+    Cmd.PREA: CommandFacts(TOUCH_ALL, precharges=True, closes=True),
+    Cmd.RD: CommandFacts(TOUCH_BANK, ccd=CCD_READ, bus=BUS_TO_HOST, rcd="nRCDRD", **_ROWREAD),
+    Cmd.WR: CommandFacts(TOUCH_BANK, needs_row=True, ccd=CCD_WRITE, bus=BUS_FROM_HOST, rcd="nRCDWR"),
+    Cmd.REFab: CommandFacts(TOUCH_ALL, closes=True),
+    Cmd.REFpb: CommandFacts(TOUCH_BANK),
+    Cmd.ACT4: CommandFacts(TOUCH_GROUP, opens=True),
+    Cmd.PRE4: CommandFacts(TOUCH_GROUP, precharges=True, closes=True),
+    Cmd.ACT16: CommandFacts(TOUCH_ALL, opens=True),
+    Cmd.MAC: CommandFacts(TOUCH_BANK, ccd=CCD_READ, rcd="nRCDRDMAC", **_ROWREAD),
+    Cmd.MAC16: CommandFacts(TOUCH_ALL, ccd=CCD_READ, rcd="nRCDRDMAC", **_ROWREAD),
+    Cmd.AF16: CommandFacts(TOUCH_ALL, needs_row=True, rcd="nRCDRDAF"),
+    Cmd.EWMUL16: CommandFacts(TOUCH_ALL, needs_row=True, ccd=CCD_GROUP_BOTH, rcd="nRCDEWMUL"),
+    Cmd.RDCP: CommandFacts(TOUCH_BANK, ccd=CCD_READ, rcd="nRCDRDCP", **_ROWREAD),
+    Cmd.WRCP: CommandFacts(TOUCH_BANK, needs_row=True, ccd=CCD_WRITE, rcd="nRCDWRCP"),
+    Cmd.WRGB: CommandFacts(TOUCH_NONE, MODE_REG, ccd=CCD_WRITE, bus=BUS_FROM_HOST),
+    Cmd.RDMAC16: CommandFacts(TOUCH_ALL, MODE_REG, ccd=CCD_READ, bus=BUS_TO_HOST),
+    Cmd.RDAF16: CommandFacts(TOUCH_ALL, MODE_REG, ccd=CCD_READ, bus=BUS_TO_HOST),
+    Cmd.WRMAC16: CommandFacts(TOUCH_ALL, MODE_REG, ccd=CCD_WRITE, bus=BUS_FROM_HOST),
+    Cmd.WRA16: CommandFacts(TOUCH_ALL, closes=True, needs_row=True, ccd=CCD_WRITE, bus=BUS_FROM_HOST, rcd="nRCDWR"),
+    Cmd.TMOD: CommandFacts(TOUCH_NONE, MODE_ANY),
+    Cmd.SYNC: CommandFacts(TOUCH_NONE, MODE_ANY),
+    Cmd.EOC: CommandFacts(TOUCH_NONE, MODE_ANY),
+}
+assert set(TABLE) == set(Cmd)
+
+
+def commands_where(**facts) -> tuple[Cmd, ...]:
+    """The commands whose facts match every given value, in id order, e.g. commands_where(opens=True)."""
+    return tuple(c for c in Cmd if all(getattr(TABLE[c], k) == v for k, v in facts.items()))
+
+
+TOUCH = {c: f.touch for c, f in TABLE.items()}
+MODE = {c: f.mode for c, f in TABLE.items()}
+OPENS = frozenset(commands_where(opens=True))
+CLOSES = frozenset(commands_where(closes=True))
+NEEDS_OPEN_ROW = frozenset(commands_where(needs_row=True))
+# Column commands: the row-access ones plus the register-mode ones.
+COLUMN = NEEDS_OPEN_ROW | frozenset(commands_where(mode=MODE_REG))
+# Commands whose log entry names a row: row openers and row-access column commands.
+ROW_IN_LOG = OPENS | NEEDS_OPEN_ROW
 
 
 def bank_mask(cmd: int, bank: int, banks: int, banks_per_group: int) -> int:

@@ -16,26 +16,58 @@ need FR-FCFS is replayed with the reference engine (simulator/dram/replay.py say
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
-from numba import njit
 
-from simulator.config.schema import ArchConfig
-from simulator.dram.commands import N_CMDS, TOUCH, Cmd
+from simulator.dram.commands import CLOSES, N_CMDS, OPENS, ROW_IN_LOG, TOUCH, TOUCH_ALL, Cmd
+from simulator.dram.isa import IsrProgram, Op
 from simulator.dram.log import CommandLog, ReplayResult
-from simulator.dram.requests import K_ALLBANK, K_EOC, K_SINGLE, K_SYNC, command_modes, decode_arrays
-from simulator.dram.timing import timing_arrays
-from simulator.trace.isr import IsrProgram
+from simulator.dram.memo import RunMemo
+from simulator.dram.requests import K_ALLBANK, K_EOC, K_NONE, K_SINGLE, K_SYNC, command_modes, decode_arrays
+from simulator.dram.timing import build_window_rules, refresh_stall_limit, stall_message, timing_arrays
+from simulator.errors import PimsimError
+
+if TYPE_CHECKING:  # type hints only: importing the schema builds pydantic models
+    from simulator.config.schema import ArchConfig
 
 _ACT, _PRE, _PREA, _REFAB, _ACT4, _PRE4, _ACT16, _WRA16, _TMOD = (
     int(Cmd.ACT), int(Cmd.PRE), int(Cmd.PREA), int(Cmd.REFab), int(Cmd.ACT4), int(Cmd.PRE4), int(Cmd.ACT16),
     int(Cmd.WRA16), int(Cmd.TMOD))
 _EOC, _SYNC = int(Cmd.EOC), int(Cmd.SYNC)
+_DELAY = int(Op.DELAY)
+N_REC = 5  # columns of a per-instruction record (REC_* below)
+_TOUCH_ALL = TOUCH_ALL
+_FAW_WINDOW = 4  # the kernel keeps the last four activations (nFAW's window, simulator/dram/timing.py)
+# per-command facts from the command table (simulator/dram/commands.py), as arrays the kernel indexes
 _TOUCH = np.array([TOUCH[c] for c in Cmd], dtype=np.int64)
-_IS_OPEN = np.array([c in (Cmd.ACT, Cmd.ACT4, Cmd.ACT16) for c in Cmd], dtype=np.int64)
-_IS_CLOSE = np.array([c in (Cmd.PRE, Cmd.PRE4, Cmd.PREA, Cmd.WRA16, Cmd.REFab) for c in Cmd], dtype=np.int64)
-_ROW_IN_LOG = np.array([c in (Cmd.ACT, Cmd.ACT4, Cmd.ACT16, Cmd.RD, Cmd.WR, Cmd.MAC, Cmd.MAC16, Cmd.AF16,
-                              Cmd.EWMUL16, Cmd.RDCP, Cmd.WRCP, Cmd.WRA16) for c in Cmd], dtype=np.int64)
+_IS_OPEN = np.array([c in OPENS for c in Cmd], dtype=np.int64)
+_IS_CLOSE = np.array([c in CLOSES for c in Cmd], dtype=np.int64)
+_ROW_IN_LOG = np.array([c in ROW_IN_LOG for c in Cmd], dtype=np.int64)
+MEMO_DEFAULT = False  # FastEngine(memo=None) follows this: off until it pays (simulator/dram/memo.py)
+
+
+_JIT: dict = {}  # kernel name -> (Python function, numba.njit options); compiled on first use
+
+
+def _jit(**opts):
+    """Mark a kernel for numba.njit without importing Numba: a process that runs the ahead-of-time build
+    (simulator/dram/aot.py) never needs Numba at all. `jit_kernels()` swaps in the real dispatchers."""
+    def mark(fn):
+        _JIT[fn.__name__] = (fn, opts)
+        return fn
+    return mark
+
+
+def jit_kernels():
+    """Replace the marked kernels by Numba dispatchers (once) and return `_run`'s."""
+    g = globals()
+    if not hasattr(g["_run"], "py_func"):
+        from numba import njit
+
+        for name, (fn, opts) in _JIT.items():
+            g[name] = njit(**opts)(fn)
+    return g["_run"]
 
 
 def _rules_csr(gap: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -46,14 +78,14 @@ def _rules_csr(gap: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
         for s in range(3):
             for n in range(N_CMDS):
                 # an all-bank command's bank / group rule never binds if its channel rule is at least as long
-                if gap[s, p, n] > 0 and not (s < 2 and _TOUCH[p] == 3 and gap[2, p, n] >= gap[s, p, n]):
+                if gap[s, p, n] > 0 and not (s < 2 and _TOUCH[p] == _TOUCH_ALL and gap[2, p, n] >= gap[s, p, n]):
                     rows.append((s, n, gap[s, p, n]))
         ptr[p + 1] = len(rows)
     arr = np.array(rows, dtype=np.int64).reshape(-1, 3)
     return ptr, arr[:, 0].copy(), arr[:, 1].copy(), arr[:, 2].copy()
 
 
-@njit(cache=True, error_model="numpy", inline="always")  # inlined: measured 1.75x faster
+@_jit(cache=True, error_model="numpy", inline="always")  # inlined: measured 1.75x faster
 def _bank_range(cmd, bank, nb, bpg, touch):
     k = touch[cmd]
     if k == 0:
@@ -66,7 +98,7 @@ def _bank_range(cmd, bank, nb, bpg, touch):
     return bank, bank + 1
 
 
-@njit(cache=True, error_model="numpy", inline="always")  # inlined: measured 1.75x faster
+@_jit(cache=True, error_model="numpy", inline="always")  # inlined: measured 1.75x faster
 def _earliest(k, cmd, bank, st_bank, st_group, st_chan, acts, n_acts, faw, nb, bpg, touch, is_open):
     # st_bank[k, nb] / st_group[k, ng]: what all-bank commands impose on every bank / group;
     # st_bank[k, nb + 1] / st_group[k, ng + 1]: the maximum over the individual banks / groups
@@ -98,7 +130,7 @@ def _earliest(k, cmd, bank, st_bank, st_group, st_chan, acts, n_acts, faw, nb, b
     return t
 
 
-@njit(cache=True, error_model="numpy")
+@_jit(cache=True, error_model="numpy")
 def _log_push(lg, nlog, t, k, cmd, bank, row, touch, row_in_log):
     """Append one command to the class log, doubling its capacity when full."""
     if nlog >= lg.shape[0]:
@@ -113,14 +145,15 @@ def _log_push(lg, nlog, t, k, cmd, bank, row, touch, row_in_log):
     return lg, nlog + 1
 
 
-@njit(cache=True, error_model="numpy")
-def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
+@_jit(cache=True, error_model="numpy")
+def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw, stall_limit,
          rptr, rscope, rnext, rcyc, touch, mode_of, is_open, is_close, row_in_log, completion,
          dkind, dcmd, dconv, dblock, dcolcount, keep_log,
          st_bank, st_group, st_chan, open_row, mode, last_issue, last_done, acts, n_acts, ref_due, ring, nreq,
-         last_conv, last_leave, counts, chan_class, parent, cut, scal, open_since, open_cycles, x_after,
+         last_conv, last_leave, counts, chan_class, parent, cut, scal, open_since, open_cycles, rec,
          chan_counts, chan_open, self_gaps):
-    # scal = [X (cycle in which the next instruction reaches the channels), number of channel classes]
+    # scal = [X (cycle in which the next instruction reaches the channels), number of channel classes,
+    #         stalled command or -1, its class] (the last two set by the watchdog, which then returns -1)
     ncls = scal[1]
     lg = np.zeros((1024 if keep_log else 1, 6), np.int64)  # cycle, class, cmd, bank, row, (unused)
     nlog = 0
@@ -129,15 +162,23 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
     X = scal[0]
     end = np.int64(-1)
 
-    rec = x_after.shape[0] == ops.shape[0]  # record, per instruction, when the next one may arrive
+    # rec[i] (if given, one row per instruction): [cycle it reaches the channels, cycle the next one may,
+    # first and last cycle (over its channels) in which its last request's final command issued, or -1,
+    # sum over its channels and requests of the cycles in which their final commands issued]
+    recording = rec.shape[0] == ops.shape[0]
     for i in range(ops.shape[0]):
-        if rec and i > 0:
-            x_after[i - 1] = X
+        if recording:
+            if i > 0:
+                rec[i - 1, 1] = X
+            rec[i, 0] = X
+            rec[i, 2] = -1
+            rec[i, 3] = -1
+            rec[i, 4] = 0
         op = ops[i]
         kind = dkind[op]
         mask = masks[i]
         if kind == 0 or mask == 0:
-            X += opsizes[i] if (op == 21 and opsizes[i] > 1) else 1  # 21: Op.DELAY (host waits opsize cycles)
+            X += opsizes[i] if (op == _DELAY and opsizes[i] > 1) else 1  # the host waits opsize cycles
             continue
         n = opsizes[i] if dcolcount[op] == 1 else 1
         final = dcmd[op]
@@ -160,23 +201,8 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
                        chan_open)
                 k2 = ncls
                 ncls += 1
-                st_bank[k2] = st_bank[k]
-                st_group[k2] = st_group[k]
-                st_chan[k2] = st_chan[k]
-                open_row[k2] = open_row[k]
-                mode[k2] = mode[k]
-                last_issue[k2] = last_issue[k]
-                last_done[k2] = last_done[k]
-                acts[k2] = acts[k]
-                n_acts[k2] = n_acts[k]
-                ref_due[k2] = ref_due[k]
-                ring[k2] = ring[k]
-                nreq[k2] = nreq[k]
-                last_conv[k2] = last_conv[k]
-                last_leave[k2] = last_leave[k]
-                counts[k2] = counts[k]
-                open_since[k2] = open_since[k]
-                open_cycles[k2] = open_cycles[k]
+                _copy_class(k2, k, st_bank, st_group, st_chan, open_row, mode, last_issue, last_done,
+                            acts, n_acts, ref_due, ring, nreq, last_conv, last_leave, counts, open_since, open_cycles)
                 parent[k2] = k
                 cut[k2] = nlog
                 for c in range(n_ch):
@@ -191,6 +217,7 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
                 continue
             prev_e = np.int64(-1)
             t_prev = np.int64(-1)
+            issue_sum = np.int64(0)  # of this class's final-command cycles (one channel's worth)
             burst_from = -1  # index of the request whose final command started the current burst
             pitch_first = np.int64(0)
             self_gap = self_gaps[final]
@@ -262,6 +289,7 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
                                 pos = 0
                         tl = t0 + (m_ok - 1) * self_gap
                         counts[k, final] += m_ok
+                        issue_sum += m_ok * t0 + self_gap * (m_ok * (m_ok - 1) // 2)
                         t_prev = tl
                         nreq[k] = idx + m_ok
                         last_leave[k] = tl
@@ -282,6 +310,7 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
                         if keep_log:
                             lg, nlog = _log_push(lg, nlog, t, k, final, bank, row, touch, row_in_log)
                         counts[k, final] += 1
+                        issue_sum += t
                         t_prev = t
                         ring[k, idx % depth] = t
                         nreq[k] = idx + 1
@@ -296,6 +325,8 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
                            last_done, acts, n_acts, ref_due, refi, nb, bpg, rptr, rscope, rnext, rcyc, touch,
                            is_open, is_close, completion, counts, False, open_since, open_cycles)
                 # --- general path: command by command, exactly as the reference engine plans it ---
+                refreshes = 0  # refreshes this request sat through (watchdog: timing.refresh_stall_limit)
+                last_ref = np.int64(-1)  # cycle of the previous refresh it sat through
                 while True:
                     if kind == K_ALLBANK:
                         other = False
@@ -345,6 +376,15 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
                             tr = base
                         if mode[k] != 0:
                             rc = _TMOD
+                        elif rc == _REFAB and ref_due[k] >= e and ref_due[k] > last_ref:  # not catch-up
+                            refreshes += 1
+                            last_ref = tr
+                            if refreshes > stall_limit:
+                                scal[2] = final
+                                scal[3] = k
+                                scal[0] = X
+                                scal[1] = ncls
+                                return np.int64(-1), lg[:nlog]
                         cmd, cb, cr, t = rc, -1, -1, tr
                     elif mode_of[cmd] >= 0 and mode_of[cmd] != mode[k]:
                         cmd, cb, cr = _TMOD, -1, -1
@@ -355,6 +395,7 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
                         lg, nlog = _log_push(lg, nlog, t, k, cmd, cb, cr, touch, row_in_log)
                     if cmd == final:
                         break
+                issue_sum += t
                 t_prev = t
                 ring[k, idx % depth] = t
                 nreq[k] = idx + 1
@@ -377,6 +418,12 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
                        is_open, is_close, completion, counts, False, open_since, open_cycles)
             if kind == K_EOC or kind == K_SYNC:
                 continue
+            if recording:
+                if rec[i, 2] < 0 or t_last < rec[i, 2]:
+                    rec[i, 2] = t_last
+                if t_last > rec[i, 3]:
+                    rec[i, 3] = t_last
+                rec[i, 4] += issue_sum * in_cnt[k]
             if dblock[op] == 1:
                 v = t_last + completion[final] + 1
             else:
@@ -385,6 +432,8 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
                 x_next = v
         if kind == K_EOC:
             end = x_next  # the cycle in which the last channel acknowledges EOC
+            if recording:
+                rec[i, 1] = end
             break
         X = x_next + 1 if kind == K_SYNC else x_next  # after SYNC: one cycle after the last acknowledgement
         if ncls > 1 and not keep_log and dblock[op] == 1:
@@ -405,23 +454,8 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
                                 if chan_class[c] == k2:
                                     chan_class[c] = k1
                             if k2 != last:
-                                st_bank[k2] = st_bank[last]
-                                st_group[k2] = st_group[last]
-                                st_chan[k2] = st_chan[last]
-                                open_row[k2] = open_row[last]
-                                mode[k2] = mode[last]
-                                last_issue[k2] = last_issue[last]
-                                last_done[k2] = last_done[last]
-                                acts[k2] = acts[last]
-                                n_acts[k2] = n_acts[last]
-                                ref_due[k2] = ref_due[last]
-                                ring[k2] = ring[last]
-                                nreq[k2] = nreq[last]
-                                last_conv[k2] = last_conv[last]
-                                last_leave[k2] = last_leave[last]
-                                counts[k2] = counts[last]
-                                open_since[k2] = open_since[last]
-                                open_cycles[k2] = open_cycles[last]
+                                _copy_class(k2, last, st_bank, st_group, st_chan, open_row, mode, last_issue, last_done,
+                                            acts, n_acts, ref_due, ring, nreq, last_conv, last_leave, counts, open_since, open_cycles)
                                 for c in range(n_ch):
                                     if chan_class[c] == last:
                                         chan_class[c] = k2
@@ -430,14 +464,38 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw,
                             break
                     if merged:
                         break
-    if rec and ops.shape[0] > 0:
-        x_after[ops.shape[0] - 1] = end if end >= 0 else X
+    if recording and ops.shape[0] > 0 and end < 0:
+        rec[ops.shape[0] - 1, 1] = X
     scal[0] = X
     scal[1] = ncls
     return end, lg[:nlog]
 
 
-@njit(cache=True, error_model="numpy")
+@_jit(cache=True, error_model="numpy", inline="always")
+def _copy_class(dst, src, st_bank, st_group, st_chan, open_row, mode, last_issue, last_done,
+                acts, n_acts, ref_due, ring, nreq, last_conv, last_leave, counts, open_since, open_cycles):
+    """Class `dst` takes class `src`'s whole state (a split starts from its parent; a merge moves the last
+    class into a freed slot). One place, so a new state field is copied everywhere or nowhere."""
+    st_bank[dst] = st_bank[src]
+    st_group[dst] = st_group[src]
+    st_chan[dst] = st_chan[src]
+    open_row[dst] = open_row[src]
+    mode[dst] = mode[src]
+    last_issue[dst] = last_issue[src]
+    last_done[dst] = last_done[src]
+    acts[dst] = acts[src]
+    n_acts[dst] = n_acts[src]
+    ref_due[dst] = ref_due[src]
+    ring[dst] = ring[src]
+    nreq[dst] = nreq[src]
+    last_conv[dst] = last_conv[src]
+    last_leave[dst] = last_leave[src]
+    counts[dst] = counts[src]
+    open_since[dst] = open_since[src]
+    open_cycles[dst] = open_cycles[src]
+
+
+@_jit(cache=True, error_model="numpy")
 def _flush(k, now, n_ch, nb, chan_class, counts, open_cycles, open_since, open_row, chan_counts, chan_open):
     """Move class k's statistics (command counts, open-row cycles up to `now`) into its channels' totals."""
     is_open = False
@@ -459,7 +517,7 @@ def _flush(k, now, n_ch, nb, chan_class, counts, open_cycles, open_since, open_r
         open_since[k] = now
 
 
-@njit(cache=True, error_model="numpy")
+@_jit(cache=True, error_model="numpy")
 def _same(k1, k2, X, depth, faw, st_bank, st_group, st_chan, open_row, mode, last_issue, last_done, acts, n_acts,
           ref_due, ring, nreq, last_conv, last_leave):
     """Would classes k1 and k2 behave identically from cycle X on? Times before X cannot constrain anything
@@ -502,7 +560,7 @@ def _same(k1, k2, X, depth, faw, st_bank, st_group, st_chan, open_row, mode, las
     return True
 
 
-@njit(cache=True, error_model="numpy", inline="always")  # inlined: measured 1.75x faster
+@_jit(cache=True, error_model="numpy", inline="always")  # inlined: measured 1.75x faster
 def _apply(k, cmd, bank, row, t, st_bank, st_group, st_chan, open_row, mode, last_issue, last_done, acts, n_acts,
            ref_due, refi, nb, bpg, rptr, rscope, rnext, rcyc, touch, is_open, is_close, completion, counts, count,
            open_since, open_cycles):
@@ -559,9 +617,9 @@ def _apply(k, cmd, bank, row, t, st_bank, st_group, st_chan, open_row, mode, las
             open_since[k] = t
         elif was_open and not now_open:
             open_cycles[k] += t - open_since[k]
-    if cmd == 21:  # TMOD
+    if cmd == _TMOD:
         mode[k] = 1 - mode[k]
-    if cmd == 5:  # REFab
+    if cmd == _REFAB:
         ref_due[k] += refi
     if count:
         counts[k, cmd] += 1
@@ -569,6 +627,15 @@ def _apply(k, cmd, bank, row, t, st_bank, st_group, st_chan, open_row, mode, las
     v = t + completion[cmd]
     if v > last_done[k]:
         last_done[k] = v
+
+
+def final_commands(op: np.ndarray, opsize: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Per instruction, how many final commands it issues over all its channels (0: host-side, SYNC, EOC)."""
+    kind, _, _, _, colcount = decode_arrays()
+    k = kind[op]
+    per_channel = np.where(colcount[op] == 1, opsize, 1)
+    does = (k != K_NONE) & (k != K_EOC) & (k != K_SYNC)
+    return np.where(does, per_channel * np.bitwise_count(mask.astype(np.uint64)).astype(np.int64), 0)
 
 
 def needs_reference(prog: IsrProgram, cfg: ArchConfig) -> bool:
@@ -579,7 +646,27 @@ def needs_reference(prog: IsrProgram, cfg: ArchConfig) -> bool:
     return bool(np.any(conv[prog.op] == 1))
 
 
-_NO_RECORD = np.zeros(0, np.int64)
+_NO_RECORD = np.zeros((0, N_REC), np.int64)
+_AOT: list = []  # the ahead-of-time kernel, or None; looked up once per process
+
+
+def kernel(fast_start: bool = False):
+    """The kernel to call. With `fast_start` (one replay in a short process), the ahead-of-time build
+    (simulator/dram/aot.py) if one exists for this source: it spares Numba's start-up (0.5-1 s) but runs
+    ~1.3x slower than the JIT, so long runs (the system engine's generations) take the JIT function.
+    PIMSIM_AOT=0 never uses the build, PIMSIM_AOT=1 always does."""
+    import os
+
+    flag = os.environ.get("PIMSIM_AOT", "")
+    if flag != "0" and (fast_start or flag == "1"):
+        if not _AOT:
+            from simulator.dram.aot import load
+
+            _AOT.append(load())
+        if _AOT[0] is not None:
+            return _AOT[0]
+    return jit_kernels()
+REC_ARRIVE, REC_NEXT, REC_DONE_FIRST, REC_DONE_LAST, REC_ISSUE_SUM = 0, 1, 2, 3, 4  # columns of `record`
 
 
 class FastState:
@@ -600,7 +687,7 @@ class FastState:
             ring=np.zeros((n, org.queue_depth), np.int64), nreq=np.zeros(n, np.int64),
             last_conv=-np.ones(n, np.int64), last_leave=np.zeros(n, np.int64),
             counts=np.zeros((n, N_CMDS), np.int64), chan_class=np.zeros(n, np.int64),
-            parent=-np.ones(n, np.int64), cut=np.zeros(n, np.int64), scal=np.array([1, 1], np.int64),
+            parent=-np.ones(n, np.int64), cut=np.zeros(n, np.int64), scal=np.array([1, 1, -1, -1], np.int64),
             open_since=np.zeros(n, np.int64), open_cycles=np.zeros(n, np.int64),
             chan_counts=np.zeros((n, N_CMDS), np.int64), chan_open=np.zeros(n, np.int64),
         )
@@ -629,10 +716,13 @@ class FastState:
 class FastEngine:
     """Runs programs on one device, keeping its state between calls."""
 
-    def __init__(self, cfg: ArchConfig):
+    def __init__(self, cfg: ArchConfig, memo: bool | None = None, fast_start: bool = False):
         org, tm = cfg.organisation, cfg.timing
         self.cfg = cfg
+        self.fast_start = fast_start  # see kernel()
         self.state = FastState(cfg)
+        use_memo = MEMO_DEFAULT if memo is None else memo
+        self.memo = RunMemo(org.queue_depth, tm.nFAW if cfg.controller.enforce_faw else 0) if use_memo else None
         gap = timing_arrays(tm).gap
         rptr, rscope, rnext, rcyc = _rules_csr(gap)
         # pitch of back-to-back identical column commands: the largest self-constraint that applies
@@ -643,29 +733,69 @@ class FastEngine:
             completion[int(Cmd[name])] = v
         modes = command_modes(org.readout_mode_switch)
         mode_of = np.array([modes[c] for c in Cmd], dtype=np.int64)
+        windows = build_window_rules(tm, cfg.controller.enforce_faw)
+        assert all(w.window == _FAW_WINDOW and set(w.commands) == OPENS for w in windows)
+        faw = windows[0].cycles if windows else 0
         self._static = (org.channels, org.banks, org.banks_per_group, org.bank_groups, org.queue_depth,
-                        tm.nREFI if cfg.refresh.enabled else 0, tm.nFAW if cfg.controller.enforce_faw else 0,
-                        rptr, rscope, rnext, rcyc, _TOUCH, mode_of, _IS_OPEN, _IS_CLOSE, _ROW_IN_LOG, completion,
-                        *decode_arrays())
+                        tm.nREFI if cfg.refresh.enabled else 0, faw,
+                        refresh_stall_limit(tm) if cfg.refresh.enabled else 0, rptr, rscope, rnext, rcyc, _TOUCH,
+                        mode_of, _IS_OPEN, _IS_CLOSE, _ROW_IN_LOG, completion, *decode_arrays())
 
-    def run(self, op, opsize, mask, bank, row, keep_log: bool = False,
-            x_after: np.ndarray | None = None) -> tuple[int, np.ndarray]:
+    def kernel_args(self, op, opsize, mask, bank, row, keep_log, rec) -> tuple:
+        """`_run`'s arguments: the program (as int64), the static tables, then the state arrays."""
+        a = self.state.arrays
+        prog = (np.ascontiguousarray(v, np.int64) for v in (op, opsize, mask, bank, row))
+        return (*prog, *self._static, bool(keep_log),
+                a["st_bank"], a["st_group"], a["st_chan"], a["open_row"], a["mode"], a["last_issue"],
+                a["last_done"], a["acts"], a["n_acts"], a["ref_due"], a["ring"], a["nreq"], a["last_conv"],
+                a["last_leave"], a["counts"], a["chan_class"], a["parent"], a["cut"], a["scal"],
+                a["open_since"], a["open_cycles"], rec if rec is not None else _NO_RECORD, a["chan_counts"],
+                a["chan_open"], self._self_gaps)
+
+    def run(self, op, opsize, mask, bank, row, keep_log: bool = False, x_after: np.ndarray | None = None,
+            record: np.ndarray | None = None) -> tuple[int, np.ndarray]:
         """Run instructions from the current state. Returns (EOC cycle or -1, class log). If `x_after` (same
         length as the program) is given, it receives for each instruction the cycle in which the next one
-        may reach the channels."""
+        may reach the channels. If `record` ([len(program), 4] int64) is given, it receives per instruction
+        the columns REC_ARRIVE, REC_NEXT, REC_DONE_FIRST, REC_DONE_LAST, REC_ISSUE_SUM (see `_run`); both work with every
+        shortcut on."""
         a = self.state.arrays
-        if x_after is None:
-            x_after = _NO_RECORD
-        return _run(op, opsize, mask, bank, row, *self._static, keep_log,
-                    a["st_bank"], a["st_group"], a["st_chan"], a["open_row"], a["mode"], a["last_issue"],
-                    a["last_done"], a["acts"], a["n_acts"], a["ref_due"], a["ring"], a["nreq"], a["last_conv"],
-                    a["last_leave"], a["counts"], a["chan_class"], a["parent"], a["cut"], a["scal"],
-                    a["open_since"], a["open_cycles"], x_after, a["chan_counts"], a["chan_open"], self._self_gaps)
+        rec = record
+        if rec is None:
+            rec = np.zeros((len(op), N_REC), np.int64) if x_after is not None else _NO_RECORD
+        memo = self.memo if (self.memo is not None and not keep_log and a["scal"][1] == 1 and len(op)) else None
+        if memo is not None:
+            x0 = int(a["scal"][0])
+            prog = tuple(np.asarray(v, np.int64) for v in (op, opsize, mask, bank, row))
+            key = memo.key(a, x0, prog)
+            memo.start(a, x0)
+            hit = memo.table.get(key)
+            if rec.shape[0] == 0:
+                rec = np.zeros((len(op), N_REC), np.int64)  # the entry keeps the record for later x_after callers
+            if hit is not None:
+                memo.hits += 1
+                end = memo.apply(hit, a, x0, rec)
+                if x_after is not None:
+                    x_after[:] = rec[:, REC_NEXT]
+                return end, np.zeros((0, 6), np.int64)
+            memo.misses += 1
+            before = memo.snapshot(a)
+        out = kernel(self.fast_start)(*self.kernel_args(op, opsize, mask, bank, row, keep_log, rec))
+        if a["scal"][2] >= 0:  # the watchdog stopped the run
+            cls = int(a["scal"][3])
+            channel = int(np.flatnonzero(a["chan_class"] == cls)[0])
+            refreshes = refresh_stall_limit(self.cfg.timing) + 1
+            raise PimsimError(stall_message(self.cfg.timing, Cmd(int(a["scal"][2])), channel, refreshes))
+        if memo is not None and a["scal"][1] == 1:
+            memo.store(key, a, x0, before, int(out[0]), rec, final_commands(*prog[:3]))
+        if x_after is not None:
+            x_after[:] = rec[:, REC_NEXT]
+        return out
 
 
 def run_fast(prog: IsrProgram, cfg: ArchConfig, keep_log: bool = False) -> ReplayResult:
     start = time.perf_counter()
-    eng = FastEngine(cfg)
+    eng = FastEngine(cfg, fast_start=True)
     end, lg = eng.run(prog.op, prog.opsize, prog.mask.astype(np.int64), prog.bank, prog.row, keep_log)
     a = eng.state.arrays
     log = _expand_log(lg, a["chan_class"], a["parent"], a["cut"]) if keep_log else None

@@ -8,6 +8,8 @@ import numpy as np
 
 from simulator.dram.commands import CMD_NAMES, N_CMDS
 
+ENGINES = ("fast", "reference")  # the values of ReplayResult.engine
+
 
 @dataclass(frozen=True)
 class CommandLog:

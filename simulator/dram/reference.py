@@ -12,16 +12,41 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from simulator.config.schema import ArchConfig
-from simulator.dram.commands import COLUMN, MODE_ANY, MODE_BANK, MODE_REG, N_CMDS, OPENS, TOUCH, TOUCH_BANK, Cmd
+from simulator.dram.commands import (
+    CLOSES,
+    COLUMN,
+    MODE_ANY,
+    MODE_BANK,
+    MODE_REG,
+    N_CMDS,
+    OPENS,
+    ROW_IN_LOG,
+    TOUCH,
+    TOUCH_ALL,
+    TOUCH_BANK,
+    TOUCH_GROUP,
+    TOUCH_NONE,
+    Cmd,
+)
+from simulator.dram.isa import IsrProgram, Op
 from simulator.dram.log import CommandLog, ReplayResult
-from simulator.dram.requests import (DECODE, K_ALLBANK, K_EOC, K_NONE, K_SINGLE, K_SYNC, command_modes,
-                                     requests_per_channel)
-from simulator.dram.timing import SCOPE_CHANNEL, SCOPE_GROUP, build_constraints
-from simulator.trace.isr import IsrProgram, Op
+from simulator.dram.requests import DECODE, K_ALLBANK, K_EOC, K_NONE, K_SINGLE, K_SYNC, command_modes, requests_per_channel
+from simulator.dram.timing import (
+    SCOPE_CHANNEL,
+    SCOPE_GROUP,
+    build_constraints,
+    build_window_rules,
+    refresh_stall_limit,
+    stall_message,
+)
+from simulator.errors import PimsimError
+
+if TYPE_CHECKING:  # type hints only: importing the schema builds pydantic models
+    from simulator.config.schema import ArchConfig
 
 INF = float("inf")
 
@@ -37,6 +62,8 @@ class Request:
     entry: int = -1
     issued: int = -1  # cycle of its final command (its departure)
     ack: int = -1  # EOC / SYNC acknowledgement
+    refreshes: int = 0  # refreshes that came due while it waited at the head (watchdog)
+    last_ref: int = -1  # cycle of the last of those
 
 
 @dataclass
@@ -61,10 +88,12 @@ class ChannelModel:
         self.mode = MODE_BANK
         self.last_issue = 0
         self.last_done = 0
-        self.acts: list[int] = []
-        self.faw = tm.nFAW if cfg.controller.enforce_faw else 0
+        self.windows = build_window_rules(tm, cfg.controller.enforce_faw)  # nFAW, when enforced
+        self.history = [[] for _ in self.windows]  # issue cycles of each window rule's commands
         self.refi = tm.nREFI if cfg.refresh.enabled else 0
         self.ref_due = tm.nREFI if cfg.refresh.enabled else INF
+        self.timing = tm
+        self.stall_limit = refresh_stall_limit(tm) if cfg.refresh.enabled else 0
         self.frfcfs = cfg.controller.conventional_scheduler == "frfcfs"
         self.completion = cfg.completion.model_dump()
         self.mode_of = command_modes(org.readout_mode_switch)
@@ -74,13 +103,15 @@ class ChannelModel:
 
     # -- addressing --------------------------------------------------------------------------------
     def banks_of(self, cmd: Cmd, bank: int) -> range:
-        if cmd in (Cmd.ACT, Cmd.PRE, Cmd.RD, Cmd.WR, Cmd.REFpb, Cmd.MAC, Cmd.RDCP, Cmd.WRCP):
+        touch = TOUCH[cmd]
+        if touch == TOUCH_BANK:
             return range(bank, bank + 1)
-        if cmd in (Cmd.ACT4, Cmd.PRE4):
+        if touch == TOUCH_GROUP:
             g = bank // self.bpg
             return range(g * self.bpg, (g + 1) * self.bpg)
-        if cmd in (Cmd.WRGB, Cmd.TMOD, Cmd.SYNC, Cmd.EOC):
+        if touch == TOUCH_NONE:
             return range(0)
+        assert touch == TOUCH_ALL
         return range(self.nb)
 
     # -- timing table --------------------------------------------------------------------------------
@@ -91,8 +122,9 @@ class ChannelModel:
             t = max(t, self.bank_ok[b][cmd])
         for g in {b // self.bpg for b in banks}:
             t = max(t, self.group_ok[g][cmd])
-        if self.faw and cmd in OPENS and len(self.acts) >= 4:
-            t = max(t, self.acts[-4] + self.faw)
+        for w, hist in zip(self.windows, self.history):
+            if cmd in w.commands and len(hist) >= w.window:
+                t = max(t, hist[-w.window] + w.cycles)
         return t
 
     def issue(self, p: Plan) -> None:
@@ -108,23 +140,32 @@ class ChannelModel:
             else:
                 for b in banks:
                     self.bank_ok[b][nxt] = max(self.bank_ok[b][nxt], t + cyc)
+        for w, hist in zip(self.windows, self.history):
+            if cmd in w.commands:
+                hist.append(t)
         if cmd in OPENS:
             for b in banks:
                 self.open_row[b] = p.row
-            self.acts.append(t)
-        elif cmd in (Cmd.PRE, Cmd.PRE4, Cmd.PREA, Cmd.WRA16, Cmd.REFab):
+        elif cmd in CLOSES:
             for b in banks:
                 self.open_row[b] = -1
         elif cmd == Cmd.TMOD:
             self.mode = MODE_REG if self.mode == MODE_BANK else MODE_BANK
         if cmd == Cmd.REFab:
+            head = self.queue[0] if self.queue else None
+            # refreshes owed from before it arrived, or still owed when the previous one issued (catch-up after
+            # an idle spell), are not its wait
+            if head is not None and self.ref_due >= head.entry and self.ref_due > head.last_ref:
+                head.refreshes += 1
+                head.last_ref = t
+                if head.refreshes > self.stall_limit:
+                    raise PimsimError(stall_message(self.timing, head.final, self.cid, head.refreshes))
             self.ref_due += self.refi
         self.counts[cmd] += 1
         self.last_issue = t
         self.last_done = max(self.last_done, t + self.completion.get(cmd.name, 0))
         if self.log is not None:
-            row = p.row if (cmd in OPENS or cmd in COLUMN) and cmd not in (Cmd.WRGB, Cmd.RDMAC16, Cmd.RDAF16,
-                                                                              Cmd.WRMAC16) else -1
+            row = p.row if cmd in ROW_IN_LOG else -1
             self.log.append((t, self.cid, int(cmd), p.bank if len(banks) == 1 or cmd in (Cmd.ACT4, Cmd.PRE4)
                              else -1, row))
 
@@ -213,7 +254,12 @@ def _compatible(queue: deque, req: Request) -> bool:
     return all(r.conventional == req.conventional for r in queue if r.kind not in (K_EOC, K_SYNC))
 
 
-def run_reference(prog: IsrProgram, cfg: ArchConfig, keep_log: bool = False) -> ReplayResult:
+def run_reference(prog: IsrProgram, cfg: ArchConfig, keep_log: bool = False,
+                  record: np.ndarray | None = None) -> ReplayResult:
+    """Replay `prog`. If `record` ([len(prog), 5] int64) is given, it receives per instruction: the cycle it
+    reaches the channels, the cycle the next one may, the first and last cycle (over its channels) in which
+    its last request's final command issued (-1 for host-side instructions, SYNC and EOC), and the sum of
+    the cycles in which all its requests' final commands issued (0 for those)."""
     start = time.perf_counter()
     rules: dict = {}
     for c in build_constraints(cfg.timing):
@@ -228,6 +274,11 @@ def run_reference(prog: IsrProgram, cfg: ArchConfig, keep_log: bool = False) -> 
     pending: dict[int, deque[Request]] = {}
     waiting: list[Request] = []
     n_isr = len(prog)
+    inst_reqs: dict[int, list[list[Request]]] = {}  # instruction -> its requests, per target channel
+
+    def note(idx: int, arrive: int, nxt: int) -> None:
+        if record is not None:
+            record[idx, 0], record[idx, 1] = arrive, nxt
 
     while end is None:
         # (1) host: expand the ISR that arrives now, then move requests into queues with room
@@ -239,10 +290,14 @@ def run_reference(prog: IsrProgram, cfg: ArchConfig, keep_log: bool = False) -> 
             if kind == K_NONE or n == 0 or mask == 0:
                 # host-side instruction: one cycle (DELAY: its opsize in cycles), no DRAM time
                 X, i = now + (max(1, int(prog.opsize[i])) if op == Op.DELAY else 1), i + 1
+                note(i - 1, now, X)
                 break
             pending = {c: deque(Request(op, kind, final, bool(conv), int(prog.bank[i]), int(prog.row[i]))
                                 for _ in range(n)) for c in range(n_ch) if mask >> c & 1}
             waiting = []
+            arrived = now
+            if op not in (Op.SYNC, Op.EOC) and record is not None:
+                inst_reqs[i] = [list(reqs) for reqs in pending.values()]
             state = "entering"
         if state == "entering":
             for c, reqs in pending.items():
@@ -260,6 +315,7 @@ def run_reference(prog: IsrProgram, cfg: ArchConfig, keep_log: bool = False) -> 
                     state = "wait"
                 else:
                     X, i, state = now + 1, i + 1, "expand"
+                    note(i - 1, arrived, X)
         # (2) channels: at most one command each
         for ch in chans:
             p = ch.plan()
@@ -275,11 +331,14 @@ def run_reference(prog: IsrProgram, cfg: ArchConfig, keep_log: bool = False) -> 
                 if len(last) == len(waiting):
                     comp = cfg.completion.RDMAC16 if op == Op.RD_MAC else cfg.completion.RDAF16
                     X, i, state = max(r.issued + comp for r in waiting) + 1, i + 1, "expand"
+                    note(i - 1, arrived, X)
             elif all(r.ack >= 0 for r in waiting):
                 if op == Op.EOC:
                     end = max(r.ack for r in waiting)
+                    note(i, arrived, end)
                 else:
                     X, i, state = max(r.ack for r in waiting) + 1, i + 1, "expand"
+                    note(i - 1, arrived, X)
         if end is not None:
             break
         # next cycle in which anything can happen
@@ -298,6 +357,13 @@ def run_reference(prog: IsrProgram, cfg: ArchConfig, keep_log: bool = False) -> 
             raise RuntimeError("reference engine stalled")  # cannot happen for a valid program
         now = max(now + 1, min(nxt))
 
+    if record is not None:
+        record[:, 2:4] = -1
+        record[:, 4] = 0
+        for idx, per_channel in inst_reqs.items():
+            record[idx, 2] = min(reqs[-1].issued for reqs in per_channel)
+            record[idx, 3] = max(reqs[-1].issued for reqs in per_channel)
+            record[idx, 4] = sum(r.issued for reqs in per_channel for r in reqs)
     counts = np.array([ch.counts for ch in chans], dtype=np.int64)
     log = None
     if keep_log:

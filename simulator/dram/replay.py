@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from simulator.config.schema import ArchConfig
+from typing import TYPE_CHECKING
+
 from simulator.dram.fast import needs_reference, run_fast
-from simulator.dram.log import ReplayResult
+from simulator.dram.isa import IsrProgram
+from simulator.dram.log import ENGINES, ReplayResult
 from simulator.dram.reference import run_reference
 from simulator.errors import PimsimError
-from simulator.trace.isr import IsrProgram
 
-ENGINES = ("fast", "reference")
+if TYPE_CHECKING:  # type hints only: importing the schema builds pydantic models
+    from simulator.config.schema import ArchConfig
+
 
 
 def replay(prog: IsrProgram, cfg: ArchConfig, engine: str = "fast", keep_log: bool = False) -> ReplayResult:

@@ -6,10 +6,7 @@ import argparse
 import json
 import sys
 
-from simulator.config import config_hash, load_arch
-from simulator.dram.checker import check_log
-from simulator.dram.replay import ENGINES, replay
-from simulator.trace.isr import read_isr
+from simulator.dram.log import ENGINES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,6 +23,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # imported here: registering the subcommand must not load the config schema, the engines or Numba
+    from simulator.config import config_hash, load_arch
+    from simulator.dram.checker import check_log
+    from simulator.dram.isa import read_isr
+    from simulator.dram.replay import replay
+
     cfg = load_arch(args.arch, args.set)
     prog = read_isr(args.trace, cfg.organisation)
     res = replay(prog, cfg, engine=args.engine, keep_log=args.check)
@@ -66,3 +69,23 @@ def run(args: argparse.Namespace) -> int:
     if out.get("note"):
         print(f"  note: {out['note']}")
     return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m simulator.dram.replay_cli TRACE ...`: the replay command alone, without loading the other
+    subcommands' modules (what `pimsim replay` costs once the CLI imports only the subcommand it runs)."""
+    from simulator.cli import _Parser
+    from simulator.errors import PimsimError
+
+    parser = _Parser(prog="pimsim")
+    register(parser.add_subparsers(dest="command", parser_class=_Parser))
+    args = parser.parse_args(["replay", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return args.func(args)
+    except PimsimError as err:
+        print(f"pimsim: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

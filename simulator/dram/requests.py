@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from simulator.dram.commands import MODE, MODE_ANY, Cmd
-from simulator.trace.isr import COLUMN_COUNT_OPS, Op
+from simulator.dram.isa import COLUMN_COUNT_OPS, Op
 
 # Request kinds: how the controller reaches the request's final (column) command.
 K_NONE = 0  # no DRAM request (host-side: GPR, CFR, EWADD)
