@@ -17,10 +17,10 @@ import numpy as np
 from simulator.asic.config import asic_config_from_arch
 from simulator.config import load_arch
 from simulator.dram.fast import FastEngine
-from simulator.dram.tile_driver import run_stages
+from simulator.dram.tile_driver import run_programs
 from simulator.system.api import load_model_trace
 from simulator.system.engine import SystemEngine
-from simulator.system.mapping import PimGptMapping
+from simulator.mapping.pim_gpt import PimGptMapping
 
 
 def main() -> None:
@@ -31,24 +31,25 @@ def main() -> None:
     args = ap.parse_args()
     arch = load_arch(args.arch)
     trace = load_model_trace(args.model)
-    pm = PimGptMapping(arch, trace, mapping="pim-gpt", asic=asic_config_from_arch(arch), overlap=False)
+    pm = PimGptMapping(arch, trace, mapping="pim-gpt", asic=asic_config_from_arch(arch))
     se = SystemEngine(arch, pm)
     n = args.tokens or trace.model.context_limit
     t0 = time.perf_counter()
-    tokens = [pm.token_stages(ctx) for ctx in range(1, n + 1)]
-    print(f"{args.model}: {n} tokens, {sum(len(t) for t in tokens):,d} stages "
-          f"(built in {time.perf_counter() - t0:.1f} s, not timed below)")
+    se.run(list(range(1, n + 1)), record=True)  # the programs the PIM controller issued (tiles, idle DELAYs)
+    programs = se.issued
+    print(f"{args.model}: {n} tokens, {len(programs):,d} device programs "
+          f"(system run in {time.perf_counter() - t0:.1f} s, not timed below)")
     FastEngine(arch).run(*(np.zeros(1, np.int64),) * 5)  # load the kernel
     print(f"{'memo':<6} {'wall s':>8} {'calls':>9} {'hits':>9} {'misses':>8} {'final cycle':>14}")
     result = {}
     for memo in (False, True):
         dev = FastEngine(arch, memo=memo)
         t0 = time.perf_counter()
-        ends = [run_stages(dev, stages, se.delay_cycles) for stages in tokens]
+        ends = run_programs(dev, programs)
         wall = time.perf_counter() - t0
         result[memo] = (wall, ends, dev.state.channel_counts(), dev.state.bank_open_cycles(dev.state.x))
         h, m = (dev.memo.hits, dev.memo.misses) if dev.memo else (0, 0)
-        calls = sum(s.program is not None for t in tokens for s in t)
+        calls = len(programs)
         print(f"{'on' if memo else 'off':<6} {wall:>8.2f} {calls:>9,d} {h:>9,d} {m:>8,d} {dev.state.x:>14,d}")
     (w_off, e_off, c_off, o_off), (w_on, e_on, c_on, o_on) = result[False], result[True]
     same = e_off == e_on and np.array_equal(c_off, c_on) and o_off == o_on

@@ -1,24 +1,19 @@
-"""Drive the device one PIM stage at a time, the way the PIM-GPT system runs tiles: each stage's program is
-one `FastEngine.run` call, and an ASIC stage in between is a host delay (the device's next-arrival cycle
-moves on, exactly as a DELAY instruction would move it). Used by the memo test and benchmark to exercise
-many small calls from the same few programs."""
+"""Drive the device one program at a time, the way the PIM-GPT system runs tiles: each program (a tile, or a
+host DELAY for an idle gap) is one `FastEngine.run` call. Used by the memo test and benchmark to replay the
+programs a system run issued (`SystemEngine.run(..., record=True)`) with the memo on and off."""
 
 from __future__ import annotations
 
 import numpy as np
 
 
-def run_stages(dev, stages, delay_cycles) -> list[int]:
-    """Run `stages` (objects with .program or None, and .asic_cycles) on `dev`; returns each stage's end
-    cycle (the cycle in which the instruction after it may reach the channels)."""
+def run_programs(dev, programs) -> list[int]:
+    """Run `programs` (simulator.system.program.Program) on `dev` in order; returns each one's end cycle (the
+    cycle in which the instruction after it may reach the channels)."""
     a = dev.state.arrays
     ends = []
-    for s in stages:
-        if s.program is None:
-            a["scal"][0] += max(1, delay_cycles(s.asic_cycles))  # Op.DELAY semantics (simulator/dram/fast.py)
-        else:
-            p = s.program
-            xa = np.zeros(len(p.op), np.int64)
-            dev.run(p.op, p.opsize, p.mask, p.bank, p.row, x_after=xa)
+    for p in programs:
+        xa = np.zeros(len(p.op), np.int64)
+        dev.run(p.op, p.opsize, p.mask, p.bank, p.row, x_after=xa)
         ends.append(int(a["scal"][0]))
     return ends
