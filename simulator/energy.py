@@ -31,7 +31,7 @@ Time terms: background = (p_act_bg * open_cycles + p_pre_bg * (cycles*channels -
 ASIC leakage = p_leak * cycles * tCK; ASIC active (clock tree, control) = p_active * asic_cycles / f_asic.
 Link I/O = link_bits * e_io_pj_per_bit. ASIC op energy = count * (e_op + e_operand_access).
 
-Variant `v1` drops background, refresh, link I/O and ASIC leakage (pim-gpt.md: v2 energy ratios are about
+Variant `v1` drops background, refresh, link I/O and ASIC leakage (docs/pim-gpt-design.md: v2 energy ratios are about
 2.75x lower than v1; those are the terms a first energy model most often omits).
 """
 

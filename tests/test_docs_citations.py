@@ -11,8 +11,8 @@ from simulator.config import schema
 ROOT = Path(__file__).resolve().parents[1]
 CITING = ["simulator", "tests", "benchmarks", "notebooks", "arch_configs", "docs"]
 EXTERNAL = re.compile(r"ARCHITECTURE\.md|aim-isa\.md|pim-gpt\.md|\.\./shared|shared/reference")
-# directories whose files must already cite docs/ only (the rest of CITING once their citations are moved)
-SELF_CONTAINED = ["docs"]
+# directories whose files must cite docs/ only
+SELF_CONTAINED = CITING
 # `docs/...` paths that name another project's documentation, not ours
 OTHER_PROJECTS = {("simulator/compress/gguf.py", "gguf.md")}  # the ggml repository's gguf.md
 

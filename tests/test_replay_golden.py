@@ -1,4 +1,4 @@
-"""Golden cycle counts for small ISR traces, derived by hand from aim-isa.md (32-channel AiM preset).
+"""Golden cycle counts for small ISR traces, derived by hand from docs/aim-device.md (32-channel AiM preset).
 
 Conventions used in every derivation: the first ISR reaches the channels in cycle 1; a request may issue
 in the cycle it arrives; EOC takes the cycle after the channel's last command and is acknowledged one

@@ -35,11 +35,11 @@ _LINK_RATE_LANES = 128
 
 @dataclass(frozen=True, config=ConfigDict(extra="forbid"))
 class AsicConfig:
-    # source: PIM-GPT [S] (pim-gpt.md): ASIC in TSMC 28 nm at 1 GHz
+    # source: PIM-GPT [S] (docs/pim-gpt-design.md): ASIC in TSMC 28 nm at 1 GHz
     clock_ghz: float = Field(1.0, ge=0.01, le=100.0)  # bounds: 10 MHz..100 GHz brackets any ASIC clock
     # source: PIM-GPT [S]: TSMC 28 nm (informational; the energy model reads it)
     process_nm: int = Field(28, gt=0)
-    # source: [D] pim-gpt.md "16 bf16 lanes, pipelined": operands arrive as bf16, arithmetic is fp32 inside
+    # source: [D] docs/pim-gpt-design.md "16 bf16 lanes, pipelined": operands arrive as bf16, arithmetic is fp32 inside
     lanes: int = Field(16, gt=0)
     # source: [D] pipeline depth of an fp32 adder at 1 GHz in 28 nm (2 stages); not published
     add_latency_cycles: int = Field(2, ge=1)

@@ -31,7 +31,7 @@ class _Strict(BaseModel):
 
 
 class Organisation(_Strict):
-    """Device organisation. Defaults: the public GDDR6-AiM preset (aim-isa.md)."""
+    """Device organisation. Defaults: the public GDDR6-AiM preset (docs/aim-device.md)."""
 
     channels: PositiveInt = Field(32, le=63)  # channel masks are held in 64-bit integers
     bank_groups: PositiveInt = Field(4, le=64)
@@ -78,7 +78,7 @@ class Organisation(_Strict):
 
 
 class Timing(_Strict):
-    """Timing table in command-clock cycles (tCK). Source: SK hynix GDDR6-AiM preset, aim-isa.md."""
+    """Timing table in command-clock cycles (tCK). Source: SK hynix GDDR6-AiM preset, docs/aim-device.md."""
 
     # bounds: 0.05 ns (20 GHz) .. 100 ns (10 MHz) brackets every DRAM command clock
     tck_ns: FiniteFloat = Field(0.5, ge=0.05, le=100.0)
@@ -114,10 +114,10 @@ class Timing(_Strict):
 
 
 class Completion(_Strict):
-    """Issue-to-completion latency per command, in tCK (aim-isa.md, 'Command completion')."""
+    """Issue-to-completion latency per command, in tCK (docs/aim-device.md, 'Command completion')."""
 
     RD: Cycles0 = 52
-    WR: Cycles0 = 39  # nCWL + nWR: conventional write data landed (aim-isa.md is silent; JEDEC)
+    WR: Cycles0 = 39  # nCWL + nWR: conventional write data landed (our convention, docs/aim-device.md)
     WRA16: Cycles0 = 40
     RDMAC16: Cycles0 = 2
     RDAF16: Cycles0 = 2
@@ -138,13 +138,13 @@ class Refresh(_Strict):
 
 
 class Controller(_Strict):
-    enforce_faw: StrictBool = False  # the public AiM simulator does not enforce nFAW (aim-isa.md)
+    enforce_faw: StrictBool = False  # the public AiM simulator does not enforce nFAW (docs/aim-device.md)
     # Conventional requests (R/W MEM, RD_SBK, WR_SBK) are served FR-FCFS; AiM requests strictly in order.
     conventional_scheduler: Literal["frfcfs", "fcfs"] = "frfcfs"
 
 
 class MacUnit(_Strict):
-    """What the per-bank MAC unit computes. bf16 x bf16 with fp32 accumulation by default (pim-gpt.md [D])."""
+    """What the per-bank MAC unit computes. bf16 x bf16, fp32 accumulation by default (docs/pim-gpt-design.md [D])."""
 
     bf16: StrictBool = True
     int8: StrictBool = False

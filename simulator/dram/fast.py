@@ -1,7 +1,7 @@
 """Fast engine: the same controller semantics as the reference engine, compiled with Numba.
 
 Exactness comes from computing every command's issue cycle from the same timing table; speed from two
-exact shortcuts (ARCHITECTURE.md 'Where speed comes from'):
+exact shortcuts (docs/architecture.md 'Where speed comes from'):
 1. Bursts. After the first request of an instruction (which may need TMOD, PREA, ACT16), its remaining
    requests are identical row-hit column commands: each issues at max(previous + self-gap, its queue entry
    cycle), and the constraints they leave behind are those of the last one (timing updates are maxima), so
@@ -227,7 +227,7 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw, 
             for j in range(n):
                 if j < skip_to:
                     continue  # settled in closed form by the burst below
-                # --- queue entry cycle of this request (aim-isa.md rule 3, rule 8) ---
+                # --- queue entry cycle of this request (docs/aim-device.md rule 3, rule 8) ---
                 idx = nreq[k]
                 e = X
                 if idx >= depth:

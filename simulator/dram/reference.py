@@ -4,7 +4,7 @@ It advances a global clock from event to event. In each visited cycle: (1) the h
 or moves waiting requests into the channel queues, (2) every channel issues at most one command, (3) the
 host notices completed blocking ISRs, SYNCs and the EOC. A channel plans its next command from the timing
 table (simulator/dram/timing.py) and its row/mode state; nothing is batched or memoized here. Semantics:
-aim-isa.md 'Semantics that decide the cycle count', summarised in docs/device-model.md.
+docs/aim-device.md 'Semantics that decide the cycle count', summarised in docs/device-model.md.
 """
 
 from __future__ import annotations
@@ -171,7 +171,7 @@ class ChannelModel:
 
     # -- planning ------------------------------------------------------------------------------------
     def next_command(self, req: Request) -> tuple[Cmd, int, int]:
-        """The request's next command given the row state (aim-isa.md rule 7)."""
+        """The request's next command given the row state (docs/aim-device.md rule 7)."""
         if req.kind == K_ALLBANK:
             if any(r not in (-1, req.row) for r in self.open_row):
                 return Cmd.PREA, -1, -1
@@ -248,7 +248,7 @@ class ChannelModel:
 
 
 def _compatible(queue: deque, req: Request) -> bool:
-    """AiM and conventional requests never share a queue (aim-isa.md rule 8); EOC / SYNC fit either."""
+    """AiM and conventional requests never share a queue (docs/aim-device.md rule 8); EOC / SYNC fit either."""
     if not queue or req.kind in (K_EOC, K_SYNC):
         return True
     return all(r.conventional == req.conventional for r in queue if r.kind not in (K_EOC, K_SYNC))

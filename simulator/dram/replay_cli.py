@@ -11,7 +11,7 @@ from simulator.dram.log import ENGINES
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("replay", help="replay an AiM ISR trace cycle-accurately",
-                       description="Replay an AiM ISR trace (aim-isa.md format) on a GDDR6-AiM device model.")
+                       description="Replay an AiM ISR trace (docs/aim-device.md format) on a GDDR6-AiM device model.")
     p.add_argument("trace", help="ISR trace file")
     p.add_argument("--arch", default="aim_gddr6", help="arch config file or preset name (default: aim_gddr6)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",

@@ -1,6 +1,6 @@
 """What each ISR instruction asks of a channel: request kinds and the command each request ends with.
 
-Shared by both engines (it is the controller's decode table, aim-isa.md 'ISR format'); the protocol checker
+Shared by both engines (it is the controller's decode table, docs/aim-device.md 'ISR format'); the protocol checker
 does not use it.
 """
 
@@ -58,7 +58,7 @@ def command_modes(readout_mode_switch: bool = True) -> dict[Cmd, int]:
 
 
 def requests_per_channel(op: int, opsize: int) -> int:
-    """One request per 32 B column for column-count ops, else one (aim-isa.md rule 3)."""
+    """One request per 32 B column for column-count ops, else one (docs/aim-device.md rule 3)."""
     if DECODE[Op(op)][0] == K_NONE:
         return 0
     return int(opsize) if Op(op) in COLUMN_COUNT_OPS else 1

@@ -5,7 +5,7 @@ earliest legal cycle of each command it constrains, at bank / bank-group / chann
 checker does NOT use it: it re-derives each rule from the config on its own (simulator/dram/checker.py).
 
 Scopes: BANK applies when the two commands touch a common bank, GROUP a common bank group, CHANNEL always.
-Values and the derived gaps are the ones listed in aim-isa.md (AiM preset); the conventional GDDR6
+Values and the derived gaps are the ones listed in docs/aim-device.md (AiM preset); the conventional GDDR6
 read/write turnarounds use the JEDEC-style formulas of the public GDDR6 model (nCL + nBL + 3 - nCWL + nWPRE
 for read->write, nCWL + nBL + nWTR for write->read).
 """
@@ -108,7 +108,7 @@ def build_constraints(t: Timing) -> tuple[Constraint, ...]:
         ((C.WR, C.WRA16), (C.RD, C.RDMAC16, C.RDAF16), SCOPE_GROUP, t.nCWL + t.nBL + t.nWTRL, "nWTRL"),
         ((C.WRGB, C.WRMAC16), (C.RD, C.RDMAC16, C.RDAF16), SCOPE_CHANNEL, t.nCWLREG + t.nBL + t.nWTRS, "nWTRS"),
         ((C.WRMAC16,), (C.RD, C.RDMAC16, C.RDAF16), SCOPE_GROUP, t.nCWLREG + t.nBL + t.nWTRL, "nWTRL"),
-        # --- mode switch: nothing but the TMOD's own delay follows a TMOD (aim-isa.md rule 5) ---
+        # --- mode switch: nothing but the TMOD's own delay follows a TMOD (docs/aim-device.md rule 5) ---
         ((C.TMOD,), DRAM_CMDS, SCOPE_CHANNEL, t.nMODCH, "nMODCH"),
     ]
     out = []

@@ -1,7 +1,7 @@
 """GPT-2 decode, one token at a time: an fp32 NumPy reference and the PIM-functional path.
 
 Reference (`RefDecoder`): float32 NumPy with exact exp / tanh / sqrt, BLAS matmuls, fp32 KV cache.
-PIM path (`PimDecoder`), following the PIM-GPT dataflow (pim-gpt.md, steps 1-14):
+PIM path (`PimDecoder`), following the PIM-GPT dataflow (docs/pim-gpt-design.md, steps 1-14):
   * every weight GEMV (QKV, output projection, FFN up/down, LM head) runs on the bank images through
     `pim_gemv` (input rounded to bf16 in the global buffer, the bank MAC numerics, read-outs reduced by
     the ASIC in fp32);
@@ -87,7 +87,7 @@ class PimDecoder:
         for i in range(shape.layers):
             for m in ("attn.w", "proj.w", "fc.w", "fc_proj.w"):
                 self.mats[f"h.{i}.{m}"] = place(f"h.{i}.{m}")
-        self.mats["lm_head"] = place("wte")  # tied LM head on PIM ([D], pim-gpt.md)
+        self.mats["lm_head"] = place("wte")  # tied LM head on PIM ([D], docs/pim-gpt-design.md)
         H, hd = shape.heads, shape.head_dim
         self.k = np.zeros((shape.layers, H, shape.ctx, hd), np.uint16)  # K row-major (one key per row run)
         self.vt = np.zeros((shape.layers, H, hd, shape.ctx), np.uint16)  # V column-major

@@ -26,18 +26,18 @@ from simulator.kernels.numerics import MacNumerics
 from simulator.kernels.quant import QuantizedMatrix, quantize_activations
 from simulator.kernels.api import check_int32_range, group_sums_of_input
 
-COL_BYTES = 32  # source: aim-isa.md, one column command = one 32 B burst
+COL_BYTES = 32  # source: docs/aim-device.md, one column command = one 32 B burst
 
 
 @dataclass(frozen=True)
 class PimGeometry:
     """What the layout needs, in elements of the weight dtype (from the arch config)."""
 
-    channels: int = 8  # source: pim-gpt.md [S] 8 channels
-    banks: int = 16  # source: aim-isa.md 16 banks per channel
-    row_elems: int = 1024  # source: aim-isa.md 2 KB row = 1024 bf16
-    col_elems: int = 16  # source: aim-isa.md 32 B column = 16 bf16
-    gb_elems: int = 1024  # source: aim-isa.md 2 KB global buffer = 1024 bf16 inputs
+    channels: int = 8  # source: docs/pim-gpt-design.md [S] 8 channels
+    banks: int = 16  # source: docs/aim-device.md 16 banks per channel
+    row_elems: int = 1024  # source: docs/aim-device.md 2 KB row = 1024 bf16
+    col_elems: int = 16  # source: docs/aim-device.md 32 B column = 16 bf16
+    gb_elems: int = 1024  # source: docs/aim-device.md 2 KB global buffer = 1024 bf16 inputs
     dtype: str = "bf16"
 
 

@@ -58,7 +58,7 @@ def model_shape(name: str) -> ModelShape:
                               "(learned positions, layernorm, GELU, attention width = d_model)")
         return ModelShape(m.name, m.n_layers, m.d_model, m.n_heads, m.ffn_dim, m.vocab_size, m.context_limit,
                           m.norm_eps)
-    builtin = {  # source: Radford et al. 2019 / HF GPT-2 configs (pim-gpt.md model table)
+    builtin = {  # source: Radford et al. 2019 / HF GPT-2 configs (docs/pim-gpt-design.md model table)
         "gpt2-small": (12, 768, 12), "gpt2-medium": (24, 1024, 16), "gpt2-large": (36, 1280, 20),
         "gpt2-xl": (48, 1600, 25),
     }

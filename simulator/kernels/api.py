@@ -11,7 +11,7 @@ from simulator.kernels.mac_int import apply_scales_kernel, gemv_int_kernel
 from simulator.kernels.numerics import MacNumerics
 from simulator.kernels.quant import QuantizedMatrix, quantize_activations
 
-COL_BYTES = 32  # source: aim-isa.md, one column command moves 32 B
+COL_BYTES = 32  # source: docs/aim-device.md, one column command moves 32 B
 
 
 def _pad_cols(a: np.ndarray, multiple: int) -> np.ndarray:

@@ -4,7 +4,7 @@
 
 * `accumulator` ("fp32" | "bf16"): width of the accumulator register. "bf16" means every addition into the
   accumulator is an fp32 addition whose result is rounded to bf16 (round to nearest even) before it is
-  stored. Source: `MacUnit.accumulator` of the arch config; default fp32 (pim-gpt.md [D]).
+  stored. Source: `MacUnit.accumulator` of the arch config; default fp32 (docs/pim-gpt-design.md [D]).
 * `order`: the order of additions inside one bank, part of the model because fp addition is not associative.
     - "tree"   (default [D]): the 16 lane products of one column command go through a pairwise adder tree
       ((p0+p1)+(p2+p3))+... in fp32, log2(lanes) levels; the tree's sum is added to the accumulator.
@@ -12,7 +12,7 @@
     - "serial": one accumulator takes the lane products one at a time, lane 0 first (a chained MAC).
     - "lane":   one accumulator per lane; at read-out the lane accumulators go through the adder tree.
 * `readout` ("bf16" | "fp32"): what RDMAC16 returns. 16 accumulators in one 32 B burst are 16 x 16 bit,
-  so bf16 read-out is the default (pim-gpt.md [D]: "FP32 accumulate, bf16 read-out").
+  so bf16 read-out is the default (docs/pim-gpt-design.md [D]: "FP32 accumulate, bf16 read-out").
 * `zero_skipping`: skip column commands whose 32 B weight burst is all zero bits (`MacUnit.zero_skipping`).
   The result is identical to the dense computation for finite inputs: a skipped burst would add +-0 to an
   accumulator that can never hold -0 (it starts at +0, and a round-to-nearest sum is -0 only if both
@@ -35,10 +35,10 @@ READOUT_CODES = {"fp32": 0, "bf16": 1}
 
 @dataclass(frozen=True)
 class MacNumerics:
-    accumulator: Literal["fp32", "bf16"] = "fp32"  # source: MacUnit.accumulator, default pim-gpt.md [D]
+    accumulator: Literal["fp32", "bf16"] = "fp32"  # source: MacUnit.accumulator, default docs/pim-gpt-design.md [D]
     order: Literal["tree", "serial", "lane"] = "tree"  # [D] AiM-style adder tree per bank
-    readout: Literal["bf16", "fp32"] = "bf16"  # [D] pim-gpt.md: bf16 read-out (RDMAC16 = 16 x 16 bit)
-    lanes: int = 16  # source: MacUnit.lanes_bf16 / aim-isa.md: 16 bf16 MACs per bank per column command
+    readout: Literal["bf16", "fp32"] = "bf16"  # [D] docs/pim-gpt-design.md: bf16 read-out (RDMAC16 = 16 x 16 bit)
+    lanes: int = 16  # source: MacUnit.lanes_bf16 / docs/aim-device.md: 16 bf16 MACs per bank per column command
     zero_skipping: bool = False  # source: MacUnit.zero_skipping
 
     def __post_init__(self) -> None:

@@ -3,7 +3,7 @@
 One function decides every address; the timing mapping, the capacity check and the functional
 (bit-exact) GEMV all call it, so they cannot disagree.
 
-Placement (pim-gpt.md, "Mapping and dataflow"):
+Placement (docs/pim-gpt-design.md, "Mapping and dataflow"):
 - Each output neuron's weights go to one bank; neuron n sits in slot n // (C*B), channel (n % (C*B)) // B,
   bank n % B, so consecutive neurons spread over all banks of all channels and every MAC unit works at once.
 - The fan-in is cut into global-buffer passes of at most `gb_elems` inputs (the GB holds one chunk of x);
