@@ -201,6 +201,14 @@ def simulate_token(preset: BaselinePreset, stack: Stack, plan: list[Kernel], *, 
     return _gpu_token(plan, call_s, layer_s, gen_s, graph_s, sw.sync_us.value * US, depth, timeline)
 
 
+def _busy(env, ev, lane: str, name: str, dt: float):
+    """A SimPy process step: `lane` is busy with `name` for `dt` seconds (recorded in `ev` when kept)."""
+    if dt > 0:
+        if ev is not None:
+            ev.append((lane, name, env.now, env.now + dt))
+        yield env.timeout(dt)
+
+
 def _gpu_token(plan, call_s, layer_s, gen_s, graph_s, sync_s, depth, timeline) -> TokenTimeline:
     env = simpy.Environment()
     stream = simpy.Store(env, capacity=depth)
@@ -209,10 +217,7 @@ def _gpu_token(plan, call_s, layer_s, gen_s, graph_s, sync_s, depth, timeline) -
     ev = out.events if timeline else None
 
     def busy(lane, name, dt):
-        if dt > 0:
-            if ev is not None:
-                ev.append((lane, name, env.now, env.now + dt))
-            yield env.timeout(dt)
+        return _busy(env, ev, lane, name, dt)
 
     def host():
         yield from busy("host", "forward call", call_s)
@@ -252,10 +257,7 @@ def _cpu_token(plan, call_s, layer_s, gen_s, graph_s, r: Rates, timeline, equal_
     ev = out.events if timeline else None
 
     def busy(lane, name, dt):
-        if dt > 0:
-            if ev is not None:
-                ev.append((lane, name, env.now, env.now + dt))
-            yield env.timeout(dt)
+        return _busy(env, ev, lane, name, dt)
 
     def worker(i, k):
         yield from busy(f"thread{i}", k.name, k.device_s)
