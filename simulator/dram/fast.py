@@ -781,16 +781,56 @@ class FastEngine:
             memo.misses += 1
             before = memo.snapshot(a)
         out = kernel(self.fast_start)(*self.kernel_args(op, opsize, mask, bank, row, keep_log, rec))
-        if a["scal"][2] >= 0:  # the watchdog stopped the run
-            cls = int(a["scal"][3])
-            channel = int(np.flatnonzero(a["chan_class"] == cls)[0])
-            refreshes = refresh_stall_limit(self.cfg.timing) + 1
-            raise PimsimError(stall_message(self.cfg.timing, Cmd(int(a["scal"][2])), channel, refreshes))
+        if a["scal"][2] >= 0:
+            self._stalled()
         if memo is not None and a["scal"][1] == 1:
             memo.store(key, a, x0, before, int(out[0]), rec, final_commands(*prog[:3]))
         if x_after is not None:
             x_after[:] = rec[:, REC_NEXT]
         return out
+
+
+    def _stalled(self):
+        """The watchdog stopped the run: one line naming the stalled command and channel."""
+        a = self.state.arrays
+        cls = int(a["scal"][3])
+        channel = int(np.flatnonzero(a["chan_class"] == cls)[0])
+        refreshes = refresh_stall_limit(self.cfg.timing) + 1
+        raise PimsimError(stall_message(self.cfg.timing, Cmd(int(a["scal"][2])), channel, refreshes))
+
+    def tile_runner(self):
+        """`run` for many short programs in a row (the system engine issues ~500 per GPT2-XL token), with its
+        per-call Python work done once: the kernel and its static / state arguments are bound here, and the
+        record goes to a reused buffer. Returns run_tile(op, opsize, mask, bank, row) -> the program's record
+        rows (`record` of `run`; a view, valid until the next call; rows after an EOC are not written).
+        The program arrays must be C-contiguous int64. With the memo on, the calls go through `run`."""
+        if self.memo is not None:
+            def via_run(op, opsize, mask, bank, row):
+                rec = np.zeros((len(op), N_REC), np.int64)
+                self.run(op, opsize, mask, bank, row, record=rec)
+                return rec
+            return via_run
+        a = self.state.arrays
+        k = kernel(self.fast_start)
+        head = (*self._static, False, a["st_bank"], a["st_group"], a["st_chan"], a["open_row"], a["mode"],
+                a["last_issue"], a["last_done"], a["acts"], a["n_acts"], a["ref_due"], a["ring"], a["nreq"],
+                a["last_conv"], a["last_leave"], a["counts"], a["chan_class"], a["parent"], a["cut"], a["scal"],
+                a["open_since"], a["open_cycles"])
+        tail = (a["chan_counts"], a["chan_open"], self._self_gaps)
+        scal = a["scal"]
+        buf = [np.zeros((1 << 12, N_REC), np.int64)]
+
+        def run_tile(op, opsize, mask, bank, row):
+            n = op.shape[0]
+            if n > buf[0].shape[0]:
+                buf[0] = np.zeros((2 * n, N_REC), np.int64)
+            rec = buf[0][:n]
+            k(op, opsize, mask, bank, row, *head, rec, *tail)
+            if scal[2] >= 0:
+                self._stalled()
+            return rec
+
+        return run_tile
 
 
 def run_fast(prog: IsrProgram, cfg: ArchConfig, keep_log: bool = False) -> ReplayResult:

@@ -35,7 +35,7 @@ import simpy
 from simulator.asic.units import UnitPool, units_from_config
 from simulator.config.schema import ArchConfig
 from simulator.dram.commands import Cmd
-from simulator.dram.fast import FastEngine
+from simulator.dram.fast import REC_NEXT, FastEngine
 from simulator.dram.reference import run_reference
 from simulator.mapping.pim_gpt import PimGptMapping
 from simulator.system.program import concat, delay, from_rows
@@ -59,7 +59,6 @@ class SystemEngine:
         self.dram_per_asic = 1.0 / self.asic_clock_ghz / self.tck_ns  # DRAM cycles per ASIC cycle
         self.issued: list | None = None  # programs in issue order, when recording for the reference replay
         self._shapes: dict = {}
-        self._xbuf = np.empty(1 << 14, np.int64)  # per-instruction arrival cycles of the tile being issued
 
     # ------------------------------------------------------------------------------------------- fast
     def run(self, contexts: list[int], timeline_token: int | None = None, record: bool = False,
@@ -70,6 +69,7 @@ class SystemEngine:
         end - start / (starts, ends) per token (tests)."""
         self._keep = (durations, keep_times)
         dev = FastEngine(self.arch)
+        self._run_tile = dev.tile_runner()
         env = simpy.Environment(initial_time=dev.state.x)
         pool = UnitPool(self.units, self.dram_per_asic)
         stats = SystemStats(channels=self.arch.organisation.channels, units=tuple(self.units),
@@ -173,8 +173,7 @@ class SystemEngine:
                         self.issued.append(delay(s - x))
                 prog = nd.program
                 before = col.counts_before(dev, col.channel_of(nd))
-                xa = xbuf[:len(prog)] if len(prog) <= len(xbuf) else np.empty(len(prog), np.int64)
-                dev.run(prog.op, prog.opsize, prog.mask, prog.bank, prog.row, x_after=xa)
+                xa = run_tile(prog.op, prog.opsize, prog.mask, prog.bank, prog.row)[:, REC_NEXT]
                 if self.issued is not None:
                     self.issued.append(prog)
                 end = int(xa[-1])
@@ -191,7 +190,7 @@ class SystemEngine:
                 yield env.timeout(end - env.now)
                 finished(pick)
 
-        xbuf = self._xbuf
+        run_tile = self._run_tile
         for i in range(n):
             if not waiting[i]:
                 release(i)
