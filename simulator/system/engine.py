@@ -112,7 +112,6 @@ class SystemEngine:
         waiting = list(shape[5])
         arrivals: list = [None] * n
         ready_pim: list[tuple[int, int]] = []  # heap of (priority, index): critical before shadow
-        prio = [(n if nd.shadow and not seq else 0) + i for i, nd in enumerate(nodes)]
         wake = [None]
         left = [n]
         token_done = env.event()
@@ -149,7 +148,7 @@ class SystemEngine:
             end, binding = pool.run(nd.passes, float(now), i, arr, nd.stream_suffix if arr is not None else None)
             end = max(now, math.ceil(end - 1e-9))
             nt.start[i], nt.end[i] = now, end
-            nt.pred[i] = self._pred(nt, deps[i], -1 if binding is None else binding, end)
+            nt.pred[i] = pred(nt, deps[i], -1 if binding is None else binding, end)
             col.job(nd, now, end)
             env.timeout(end - now).callbacks.append(lambda _e: finished(i))
 
@@ -165,21 +164,23 @@ class SystemEngine:
                 _, pick = heapq.heappop(ready_pim)
                 todo -= 1
                 nd = nodes[pick]
-                x = dev.state.x
+                x = int(scal[0])
                 s = max(int(env.now), x)
                 if s > x:  # the controller idles: a host DELAY keeps the device's clock
-                    dev.state.arrays["scal"][0] = s
-                    if self.issued is not None:
-                        self.issued.append(delay(s - x))
+                    scal[0] = s
+                    if issued is not None:
+                        issued.append(delay(s - x))
                 prog = nd.program
-                before = col.counts_before(dev, col.channel_of(nd))
+                m = prog.channels
+                ch = (m & -m).bit_length() - 1  # the tile's lowest channel (col.channel_of)
+                before = col.counts_before(dev, ch)
                 xa = run_tile(prog.op, prog.opsize, prog.mask, prog.bank, prog.row)[:, REC_NEXT]
-                if self.issued is not None:
-                    self.issued.append(prog)
+                if issued is not None:
+                    issued.append(prog)
                 end = int(xa[-1])
                 nt.start[pick], nt.end[pick] = s, end
-                nt.pred[pick] = self._pred(nt, deps[pick], prev, end)
-                col.tile(pick, nd, s, end, dev, before)
+                nt.pred[pick] = pred(nt, deps[pick], prev, end)
+                col.tile_on(pick, m, ch, s, end, dev, before)
                 if issue_users[pick]:
                     arrivals[pick] = xa[nd.readouts.index]
                     for u in issue_users[pick]:
@@ -190,7 +191,7 @@ class SystemEngine:
                 yield env.timeout(end - env.now)
                 finished(pick)
 
-        run_tile = self._run_tile
+        run_tile, scal, issued, pred = self._run_tile, dev.state.arrays["scal"], self.issued, self._pred
         for i in range(n):
             if not waiting[i]:
                 release(i)

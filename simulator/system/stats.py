@@ -102,7 +102,10 @@ class TokenCollector:
         """Commands the tile issued on its channel (`before`: that channel's counts before it ran), and busy
         time on every channel of its mask (settled per mask at the token's end)."""
         m = node.program.channels
-        ch = (m & -m).bit_length() - 1
+        self.tile_on(i, m, (m & -m).bit_length() - 1, start, end, dev, before)
+
+    def tile_on(self, i: int, m: int, ch: int, start: int, end: int, dev, before: np.ndarray) -> None:
+        """`tile` with the tile's channel mask and lowest channel already known."""
         after = self.channel_counts(dev, ch)
         self._last_ch, self._last_after = ch, after
         self.tile_counts[i] = after - before
