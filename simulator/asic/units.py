@@ -143,6 +143,7 @@ class UnitPool:
         self.busy = dict.fromkeys(units, 0.0)  # caller time units each unit was held
         self.spans: list[tuple[str, float, float, object]] | None = None  # (unit, start, end, job) if recording
         self._shapes: dict = {}
+        self._suffix_scaled: dict = {}
 
     def _shape(self, p: Pass):
         """(per unit: (name, offset of its first stage, offset of its last stage)), total depth, issue window;
@@ -159,6 +160,14 @@ class UnitPool:
         got = (tuple((u, f, la) for u, (f, la) in per.items()), d, self.window(p, p.n), p)
         self._shapes[id(p)] = got
         return got
+
+    def _scaled(self, suffix: np.ndarray) -> np.ndarray:
+        """suffix * scale, cached per suffix array (the mapping's suffixes are cached objects)."""
+        got = self._suffix_scaled.get(id(suffix))
+        if got is None or got[0] is not suffix:
+            got = (suffix, suffix * self.scale)
+            self._suffix_scaled[id(suffix)] = got
+        return got[1]
 
     def window(self, p: Pass, n: int) -> int:
         """Issue window of pass p over n elements (ASIC cycles)."""
@@ -185,7 +194,12 @@ class UnitPool:
                 if v > s:
                     s, binding = v, owner[u]
             if first_pass and arrivals is not None and len(arrivals):
-                end_issue = float((np.maximum(arrivals, s) + suffix * sc).max())  # f_last, f_0 = s
+                f, g = np.maximum(arrivals, s), self._scaled(suffix)  # f_last, f_0 = s
+                if f.shape == g.shape:
+                    f += g
+                else:  # overlap off: one arrival for the whole tile
+                    f = f + g
+                end_issue = float(f.max())
             else:
                 end_issue = s + win * sc
             first_pass = False
