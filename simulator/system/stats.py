@@ -72,11 +72,13 @@ class TokenCollector:
     def __init__(self, stats: SystemStats, dev):
         self.stats, self.dev = stats, dev
         self.counts0 = dev.state.channel_counts().copy()
-        self.tile_counts: dict[int, np.ndarray] = {}
+        self._tile_ba: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # tile -> (counts before, after)
         self.chan_busy = np.zeros(stats.channels, np.int64)
         self.full = (1 << stats.channels) - 1
         self.wmat = stats.tile_parts
         self.channel_bits = np.arange(stats.channels)
+        a = dev.state.arrays  # the device's state arrays are updated in place: bound once
+        self._chan_counts, self._counts, self._chan_class = a["chan_counts"], a["counts"], a["chan_class"]
         self._last_ch, self._last_after = -1, None
         self._mask_busy: dict[int, int] = {}
         self.asic_cover = 0  # union of job intervals, for asic_active
@@ -96,7 +98,13 @@ class TokenCollector:
         """Channel ch's command counts now: the previous tile's result if it ran on the same channel."""
         if self._last_ch == ch:
             return self._last_after
-        return self.channel_counts(dev, ch)
+        return self._chan_counts[ch] + self._counts[self._chan_class[ch]]
+
+    def tile_counts(self, i: int) -> np.ndarray | None:
+        """Commands tile i issued on its lowest channel (None: not run this token); the difference is taken
+        here, for the few tiles a breakdown or timeline reads."""
+        got = self._tile_ba.get(i)
+        return None if got is None else got[1] - got[0]
 
     def tile(self, i: int, node, start: int, end: int, dev, before: np.ndarray) -> None:
         """Commands the tile issued on its channel (`before`: that channel's counts before it ran), and busy
@@ -106,9 +114,9 @@ class TokenCollector:
 
     def tile_on(self, i: int, m: int, ch: int, start: int, end: int, dev, before: np.ndarray) -> None:
         """`tile` with the tile's channel mask and lowest channel already known."""
-        after = self.channel_counts(dev, ch)
+        after = self._chan_counts[ch] + self._counts[self._chan_class[ch]]
         self._last_ch, self._last_after = ch, after
-        self.tile_counts[i] = after - before
+        self._tile_ba[i] = (before, after)
         self._mask_busy[m] = self._mask_busy.get(m, 0) + end - start
 
     def channel_busy(self) -> np.ndarray:
@@ -132,7 +140,7 @@ class TokenCollector:
         for i, nd in enumerate(nodes):
             if nd.is_pim and len(nd.program):
                 m = nd.program.channels
-                c = self.tile_counts.get(i)
+                c = self.tile_counts(i)
                 bus = int(sum(c[k] for k in (Cmd.WRGB, Cmd.WRMAC16, Cmd.RDMAC16, Cmd.RDAF16, Cmd.RD, Cmd.WR))) \
                     if c is not None else 0
                 for ch in range(self.stats.channels):
@@ -242,7 +250,7 @@ def token_breakdown(stats: SystemStats, nodes, nt: NodeTimes, t0: int, t_end: in
             if nd.kind == "kv_write":
                 kv += own
             else:
-                tiles.append(col.tile_counts[i])
+                tiles.append(col.tile_counts(i))
                 tile_own.append(own)
                 if nd.kind == "vmm":
                     rec.vmm_cycles += own
