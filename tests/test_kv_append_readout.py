@@ -25,6 +25,7 @@ from simulator.system.program import from_rows
 from simulator.trace import derive_trace
 from simulator.trace.isr import IsrProgram, Op, parse_isr
 from simulator.trace.zoo import MODEL_ZOO
+from replay_check import assert_fast_equals_reference
 
 TOY = dataclasses.replace(MODEL_ZOO["gpt2-small"], name="toy-2l", n_layers=2, d_model=128, n_heads=2,
                           n_kv_heads=2, head_dim=64, ffn_dim=512, vocab_size=1000, context_limit=300)
@@ -133,12 +134,7 @@ def test_system_fast_equals_reference_in_every_mode(sets):
     """Tokens across a buffer flush (ctx 16) with refresh on: same cycles and counts in the per-token fast
     path and one command-by-command stream; the full log is protocol-clean."""
     arch, _, eng = _toy(sets)
-    ctxs = [15, 16, 17]
-    fast = eng.run(ctxs)
-    ref = eng.run_reference(ctxs)
-    assert ref.cycles - 2 == fast.cycles
-    assert (ref.counts == fast.counts).all()
-    assert check_log(ref.log, arch) == []
+    assert_fast_equals_reference(arch, eng, [15, 16, 17])
 
 
 def test_bad_kv_config_is_one_line():

@@ -8,13 +8,13 @@ import pytest
 
 from simulator.asic.config import asic_config_from_arch
 from simulator.config import load_arch
-from simulator.dram.checker import check_log
 from simulator.errors import PimsimError
 from simulator.mapping.pim_gpt import PimGptMapping
 from simulator.system.api import simulate
 from simulator.system.engine import SystemEngine
 from simulator.trace import derive_trace, load_trace
 from simulator.trace.zoo import MODEL_ZOO
+from replay_check import assert_fast_equals_reference
 
 TOY = dataclasses.replace(MODEL_ZOO["gpt2-small"], name="toy-2l", n_layers=2, d_model=128, n_heads=2,
                           n_kv_heads=2, head_dim=64, ffn_dim=512, vocab_size=1000, context_limit=300)
@@ -33,14 +33,7 @@ def test_fast_equals_command_by_command_on_toy_model(mapping):
     fast path (state carried between tokens) and one command-by-command stream agree to the cycle, and the
     protocol checker finds no violation in the full command log."""
     arch, m, eng = _toy(mapping=mapping)
-    ctxs = [31, 32, 33]
-    fast = eng.run(ctxs)
-    ref = eng.run_reference(ctxs)
-    # fast.cycles runs from cycle 1 to the cycle X in which a next instruction could arrive, minus one; the
-    # reference stream ends with an EOC that arrives in X and is acknowledged in X + 1
-    assert ref.cycles - 2 == fast.cycles
-    assert (ref.counts == fast.counts).all()
-    assert check_log(ref.log, arch) == []
+    assert_fast_equals_reference(arch, eng, [31, 32, 33])
 
 
 def test_fast_equals_reference_at_other_contexts():

@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 from simulator.asic.config import AsicConfig, asic_config_from_arch
 from simulator.asic.units import Pass
 from simulator.config import load_arch
-from simulator.dram.checker import check_log
 from simulator.mapping.pim_gpt import PimGptMapping
 from simulator.mapping.tiles import AsicJob, PimTile
 from simulator.system.api import simulate
@@ -20,6 +19,7 @@ from simulator.system.timeline import chrome_trace, resources
 from simulator.trace import derive_trace
 from simulator.trace.isr import Op
 from simulator.trace.zoo import MODEL_ZOO
+from replay_check import assert_fast_equals_reference
 
 TOY = dataclasses.replace(MODEL_ZOO["gpt2-small"], name="toy-2l", n_layers=2, d_model=128, n_heads=2,
                           n_kv_heads=2, head_dim=64, ffn_dim=512, vocab_size=1000, context_limit=300)
@@ -66,12 +66,7 @@ def test_issued_programs_replay_command_exactly_and_checker_clean():
     replayed command by command by the reference engine, gives the same cycles, counts and a clean log."""
     for overlap in (False, True):
         arch, eng = _toy(overlap)
-        ctxs = [31, 32, 33]
-        fast = eng.run(ctxs)
-        ref = eng.run_reference(ctxs)
-        assert ref.cycles - 2 == fast.cycles
-        assert (ref.counts == fast.counts).all()
-        assert check_log(ref.log, arch) == []
+        assert_fast_equals_reference(arch, eng, [31, 32, 33])
 
 
 def test_timeline_json_has_spans_on_every_resource(tmp_path):
