@@ -300,6 +300,24 @@ def test_row_12_absurd_sizes_and_empty_names(tmp_path, good_trace_lines):
     _row(12, tmp_path, good_trace_lines)
 
 
+def test_row_12_gpr_is_a_host_address_bounded_by_64_bits():
+    """`WR_GB 64 99999` is not out of range: a GPR operand is a host buffer address in 32-byte units
+    (docs/aim-device.md "GPR operands"), so 99999 names byte 3,199,968. The bound is the 64-bit byte
+    address: the largest accepted operand is (2^63 - 1) // 32, one more is refused."""
+    from simulator.config import load_arch
+    from simulator.dram.isa import GPR_MAX, parse_isr
+    from simulator.errors import PimsimError
+
+    org = load_arch("pim_gpt").organisation
+    assert GPR_MAX == 288230376151711743 and (GPR_MAX + 1) * 32 == 2**63
+    for gpr in (0, 99999, GPR_MAX):
+        prog = parse_isr(f"AiM WR_GB 64 {gpr} 0x1\nAiM EWADD 1 {gpr} 0\nAiM EOC\n", org, "t.isr")
+        assert len(prog.op) == 3
+    for line in (f"AiM WR_GB 64 {GPR_MAX + 1} 0x1", f"AiM EWADD 1 0 {GPR_MAX + 1}", "R GPR -1"):
+        with pytest.raises(PimsimError, match=r"^t\.isr:1: gpr2?: must be a host buffer address"):
+            parse_isr(line + "\nAiM EOC\n", org, "t.isr")
+
+
 def test_row_13_cli_ranges_and_grid_limits(tmp_path, good_trace_lines):
     _row(13, tmp_path, good_trace_lines)
 

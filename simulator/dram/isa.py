@@ -106,6 +106,12 @@ class IsrProgram:
         return int(self.op.shape[0])
 
 
+# A GPR operand is a host-side buffer address in 32-byte units (the data moves from / to byte GPR x 32); the
+# device's timing does not depend on it. Its only bound is the 64-bit signed byte address the host uses
+# (docs/aim-device.md "GPR operands").
+GPR_MAX = (2**63 - 1) // 32
+
+
 def _number(tok: str, where: str, field: str) -> int:
     try:
         low = tok.lower()
@@ -159,8 +165,10 @@ def parse_isr(text: str, org: "Organisation", source: str = "<trace>") -> IsrPro
         bank = vals.get("bank", 0)
         if not 0 <= bank < n_banks:
             raise PimsimError(f"{where}: bank: must be in 0..{n_banks - 1}, got {bank}")
-        if "gpr" in vals and vals["gpr"] < 0:
-            raise PimsimError(f"{where}: gpr: must be non-negative, got {vals['gpr']}")
+        for f in ("gpr", "gpr2"):
+            if f in vals and not 0 <= vals[f] <= GPR_MAX:
+                raise PimsimError(f"{where}: {f}: must be a host buffer address in 32-byte units, "
+                                  f"0..{GPR_MAX} (docs/aim-device.md 'GPR operands'), got {vals[f]}")
         mask = 0
         if "chmask" in vals:
             isr_mask = vals["chmask"]
