@@ -104,15 +104,31 @@ def test_swiglu_rmsnorm_gqa_model():
     assert {"rmsnorm", "swiglu", "rope"} <= kinds and "gelu" not in kinds
 
 
-def test_trace_workload_matches_model_workload():
+@pytest.mark.parametrize("attn", ["sdpa", "eager-h2d"])
+def test_trace_workload_matches_model_workload(attn):
     from simulator.baselines import workload_from_trace
     from simulator.trace.derive import derive_trace
 
     trace = derive_trace("gpt2-small")
-    a = totals(workload_from_trace(trace, 256, "fp32"))
-    b = totals(workload_from_model(model_shape("gpt2-small"), 256, "fp32"))
-    for key in ("flops", "weight_bytes", "kv_bytes", "kernels"):
+    a = totals(workload_from_trace(trace, 256, "fp32", attn=attn))
+    b = totals(workload_from_model(model_shape("gpt2-small"), 256, "fp32", attn=attn))
+    for key in ("flops", "weight_bytes", "kv_bytes", "kernels", "syncs"):
         assert a[key] == b[key], key
+
+
+def test_eager_h2d_attention_is_transformers_4x_gpt2():
+    """GPT2Attention._attn of transformers 4.x: matmul, full + div, where, softmax, matmul (6 kernels against
+    SDPA's 1) and one blocking host-to-device copy of the mask value per layer."""
+    shape = model_shape("gpt2-small")
+    sdpa = totals(workload_from_model(shape, 128, "fp32"))
+    h2d = workload_from_model(shape, 128, "fp32", attn="eager-h2d")
+    t = totals(h2d)
+    assert t["kernels"] - sdpa["kernels"] == (6 - 1 + 1) * shape.layers   # + the copy itself
+    assert t["syncs"] == shape.layers and sdpa["syncs"] == 0
+    names = [o.name for o in h2d if o.per_layer]
+    assert names.index("attn.score") < names.index("attn.mask_value") < names.index("attn.softmax")
+    with pytest.raises(PimsimError, match="attn 'flash'"):
+        workload_from_model(shape, 128, "fp32", attn="flash")
 
 
 # ---------------------------------------------------------------- model

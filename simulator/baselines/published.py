@@ -33,6 +33,7 @@ class PublishedEntry(_Strict):
     dtype: Literal["fp32", "fp16", "bf16", "int8"]
     context: int = Field(gt=0)
     stack: Literal["hf-generate", "hf-forward", "optimized"]
+    attn: Literal["sdpa", "eager", "eager-h2d"] = "sdpa"  # the attention code of the source's library version
     ms_per_token: float = Field(gt=0)
     known_gap: str | None = None
 
@@ -57,19 +58,19 @@ def load_published(path: str | Path = PUBLISHED_FILE) -> list[PublishedEntry]:
 
 def check_entry(e: PublishedEntry) -> dict:
     """The preset's prediction of one entry and its error (fraction)."""
-    wl = workload_from_model(model_shape(e.model), e.context, e.dtype, stack=e.stack)
+    wl = workload_from_model(model_shape(e.model), e.context, e.dtype, attn=e.attn, stack=e.stack)
     pred = predict(load_preset(e.preset), wl, e.stack).latency_s * 1e3
     err = pred / e.ms_per_token - 1
-    return {"id": e.id, "preset": e.preset, "model": e.model, "dtype": e.dtype, "stack": e.stack,
+    return {"id": e.id, "preset": e.preset, "model": e.model, "dtype": e.dtype, "stack": e.stack, "attn": e.attn,
             "published_ms": e.ms_per_token, "predicted_ms": pred, "error": err,
             "within": abs(err) <= TOLERANCE, "known_gap": e.known_gap, "url": e.url}
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| source | preset | model, dtype | stack | published ms/token | predicted | error |",
+    lines = ["| source | preset | model, dtype | stack (attention) | published ms/token | predicted | error |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
         mark = "" if r["within"] else " (outside 25 %)"
-        lines.append(f"| [{r['id']}]({r['url']}) | {r['preset']} | {r['model']}, {r['dtype']} | {r['stack']} "
+        lines.append(f"| [{r['id']}]({r['url']}) | {r['preset']} | {r['model']}, {r['dtype']} | {r['stack']} ({r['attn']}) "
                      f"| {r['published_ms']:.2f} | {r['predicted_ms']:.2f} | {r['error'] * 100:+.0f} %{mark} |")
     return "\n".join(lines)
