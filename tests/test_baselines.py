@@ -340,3 +340,37 @@ def test_measure_decode_smoke(tmp_path):
         save_profile(prof, tmp_path / "p.yaml")
         back = load_profile(tmp_path / "p.yaml")
         assert back.stack == stack and back.threads == 1 and profile_result(back).stack == stack
+
+
+# ---------------------------------------------------------------- calibration noise handling (fake clock)
+def _scripted_best_us(monkeypatch, per_round_us, rounds):
+    """Run calibrate._best_us on a fake clock: 20 warm-up calls of 1 us, then rounds of 5 calls whose
+    per-call time is scripted round by round (budget_s=0 makes n = 5)."""
+    from simulator.baselines import calibrate as cal
+
+    script = [1e-6] * 20 + [t * 1e-6 for t in per_round_us for _ in range(5)]
+    clock = {"t": 0.0, "i": 0}
+
+    def fn():
+        clock["t"] += script[clock["i"]]
+        clock["i"] += 1
+
+    monkeypatch.setitem(cal._CLOCK, "now", lambda: clock["t"])
+    monkeypatch.setattr(cal, "_SPREADS", {})
+    monkeypatch.setattr(cal, "_ROUNDS", {})
+    monkeypatch.setattr(cal, "_UNCONFIRMED", set())
+    best = cal._best_us(fn, rounds=rounds, budget_s=0.0, name="x")
+    return best, cal
+
+
+def test_calibration_runs_extra_rounds_until_the_best_is_confirmed(monkeypatch):
+    best, cal = _scripted_best_us(monkeypatch, [10, 20, 30, 10.2, 99], rounds=3)
+    assert best == pytest.approx(10.0)
+    assert cal._ROUNDS["x"] == 4 and "x" not in cal._UNCONFIRMED     # stopped once 10.2 confirmed 10
+
+
+def test_calibration_reports_an_unconfirmed_best(monkeypatch):
+    best, cal = _scripted_best_us(monkeypatch, [10, 20, 30, 40, 50, 60, 70, 80], rounds=2)
+    assert best == pytest.approx(10.0)
+    assert cal._ROUNDS["x"] == 2 * cal.MAX_ROUNDS_FACTOR and "x" in cal._UNCONFIRMED
+    assert cal._SPREADS["x"] > cal.SPREAD_WARN
