@@ -374,3 +374,15 @@ def test_calibration_reports_an_unconfirmed_best(monkeypatch):
     assert best == pytest.approx(10.0)
     assert cal._ROUNDS["x"] == 2 * cal.MAX_ROUNDS_FACTOR and "x" in cal._UNCONFIRMED
     assert cal._SPREADS["x"] > cal.SPREAD_WARN
+
+
+def test_hf_generate_v4_stack_picks_the_transformers_4x_attention():
+    """hf-generate-v4 = hf-generate with the 2022-2023 attention: eager-h2d for GPT-2's attention module,
+    plain eager for a LLaMA-style model; an explicit attn= still wins."""
+    gpt2, llama = model_shape("gpt2-small"), model_shape("smollm2-135m")
+    v4 = totals(workload_from_model(gpt2, 64, "fp32", stack="hf-generate-v4"))
+    assert v4 == totals(workload_from_model(gpt2, 64, "fp32", stack="hf-generate", attn="eager-h2d"))
+    assert totals(workload_from_model(llama, 64, "fp32", stack="hf-generate-v4")) == \
+        totals(workload_from_model(llama, 64, "fp32", stack="hf-generate", attn="eager"))
+    assert totals(workload_from_model(gpt2, 64, "fp32", stack="hf-generate-v4", attn="sdpa")) == \
+        totals(workload_from_model(gpt2, 64, "fp32", stack="hf-generate"))

@@ -116,6 +116,17 @@ def _kv_update(kv_update, stack) -> str:
     return get_stack(stack).kv_update
 
 
+def attention_code(attn, stack, shape: ModelShape) -> str:
+    """The attention code: `attn` when given, else the stack's. GPT-2's eager-h2d attention applies to models
+    with GPT-2's attention module (a fused QKV); others get the plain eager path of the same era."""
+    if attn is not None:
+        return attn
+    from simulator.baselines.stacks import get_stack
+
+    a = get_stack(stack).attention
+    return "eager" if a == "eager-h2d" and not shape.fused_qkv else a
+
+
 def _check(ctx: int, dtype: str, shape: ModelShape | None = None) -> tuple[int, int]:
     if dtype not in DTYPES:
         raise PimsimError(f"dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
@@ -131,11 +142,13 @@ ATTN_IMPLS = ("sdpa", "eager", "eager-h2d")
 
 
 def workload_from_model(shape: ModelShape, ctx: int, dtype: str = "fp32", *,
-                        attn: Attn = "sdpa",
+                        attn: Attn | None = None,
                         kv_update: Literal["concat", "inplace"] | None = None, stack=None) -> list[BaselineOp]:
     """Ops of one decode step with `ctx` keys in the cache (this token included), HF-eager style.
-    `stack` (a name or Stack; default hf-generate) picks the KV-cache update unless `kv_update` is given."""
+    `stack` (a name or Stack; default hf-generate) picks the KV-cache update and the attention code unless
+    `kv_update` / `attn` are given."""
     kv_update = _kv_update(kv_update, stack)
+    attn = attention_code(attn, stack, shape)
     wb, ab = _check(ctx, dtype, shape)
     if attn not in ATTN_IMPLS:
         raise PimsimError(f"attn {attn!r}: choose one of {', '.join(ATTN_IMPLS)}")
@@ -204,7 +217,7 @@ def workload_from_model(shape: ModelShape, ctx: int, dtype: str = "fp32", *,
 
 
 def workload_from_trace(trace, ctx: int, dtype: str = "fp32", *,
-                        attn: Attn = "sdpa",
+                        attn: Attn | None = None,
                         kv_update: Literal["concat", "inplace"] | None = None, stack=None) -> list[BaselineOp]:
     """Ops of one decode step of a `simulator.trace` Trace (a `pimtrace/1` file, e.g. from `derive_trace`).
 
@@ -219,7 +232,8 @@ def workload_from_trace(trace, ctx: int, dtype: str = "fp32", *,
     shape = shape_from_config(model)
     if ctx > shape.ctx_limit:
         raise PimsimError(f"context {ctx}: exceeds the model's limit {shape.ctx_limit} ({shape.name})")
-    ref = {o.name: o for o in workload_from_model(shape, ctx, dtype, attn=attn, kv_update=kv_update)}
+    ref = {o.name: o for o in workload_from_model(shape, ctx, dtype, attn=attention_code(attn, stack, shape),
+                                                  kv_update=kv_update)}
     by_kind = {}
     for o in ref.values():
         by_kind.setdefault(o.kind, o)
