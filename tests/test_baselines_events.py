@@ -223,7 +223,7 @@ def test_optimized_stack_updates_the_cache_in_place():
 
 
 def test_unknown_stack_is_a_clear_error():
-    with pytest.raises(PimsimError, match="--stack 'tf-serving': choose one of hf-generate, hf-forward, optimized"):
+    with pytest.raises(PimsimError, match="--stack 'tf-serving': choose one of hf-generate, hf-generate-v4, hf-forward, optimized"):
         get_stack("tf-serving")
 
 
