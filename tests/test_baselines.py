@@ -104,15 +104,31 @@ def test_swiglu_rmsnorm_gqa_model():
     assert {"rmsnorm", "swiglu", "rope"} <= kinds and "gelu" not in kinds
 
 
-def test_trace_workload_matches_model_workload():
+@pytest.mark.parametrize("attn", ["sdpa", "eager-h2d"])
+def test_trace_workload_matches_model_workload(attn):
     from simulator.baselines import workload_from_trace
     from simulator.trace.derive import derive_trace
 
     trace = derive_trace("gpt2-small")
-    a = totals(workload_from_trace(trace, 256, "fp32"))
-    b = totals(workload_from_model(model_shape("gpt2-small"), 256, "fp32"))
-    for key in ("flops", "weight_bytes", "kv_bytes", "kernels"):
+    a = totals(workload_from_trace(trace, 256, "fp32", attn=attn))
+    b = totals(workload_from_model(model_shape("gpt2-small"), 256, "fp32", attn=attn))
+    for key in ("flops", "weight_bytes", "kv_bytes", "kernels", "syncs"):
         assert a[key] == b[key], key
+
+
+def test_eager_h2d_attention_is_transformers_4x_gpt2():
+    """GPT2Attention._attn of transformers 4.x: matmul, full + div, where, softmax, matmul (6 kernels against
+    SDPA's 1) and one blocking host-to-device copy of the mask value per layer."""
+    shape = model_shape("gpt2-small")
+    sdpa = totals(workload_from_model(shape, 128, "fp32"))
+    h2d = workload_from_model(shape, 128, "fp32", attn="eager-h2d")
+    t = totals(h2d)
+    assert t["kernels"] - sdpa["kernels"] == (6 - 1 + 1) * shape.layers   # + the copy itself
+    assert t["syncs"] == shape.layers and sdpa["syncs"] == 0
+    names = [o.name for o in h2d if o.per_layer]
+    assert names.index("attn.score") < names.index("attn.mask_value") < names.index("attn.softmax")
+    with pytest.raises(PimsimError, match="attn 'flash'"):
+        workload_from_model(shape, 128, "fp32", attn="flash")
 
 
 # ---------------------------------------------------------------- model
@@ -324,3 +340,49 @@ def test_measure_decode_smoke(tmp_path):
         save_profile(prof, tmp_path / "p.yaml")
         back = load_profile(tmp_path / "p.yaml")
         assert back.stack == stack and back.threads == 1 and profile_result(back).stack == stack
+
+
+# ---------------------------------------------------------------- calibration noise handling (fake clock)
+def _scripted_best_us(monkeypatch, per_round_us, rounds):
+    """Run calibrate._best_us on a fake clock: 20 warm-up calls of 1 us, then rounds of 5 calls whose
+    per-call time is scripted round by round (budget_s=0 makes n = 5)."""
+    from simulator.baselines import calibrate as cal
+
+    script = [1e-6] * 20 + [t * 1e-6 for t in per_round_us for _ in range(5)]
+    clock = {"t": 0.0, "i": 0}
+
+    def fn():
+        clock["t"] += script[clock["i"]]
+        clock["i"] += 1
+
+    monkeypatch.setitem(cal._CLOCK, "now", lambda: clock["t"])
+    monkeypatch.setattr(cal, "_SPREADS", {})
+    monkeypatch.setattr(cal, "_ROUNDS", {})
+    monkeypatch.setattr(cal, "_UNCONFIRMED", set())
+    best = cal._best_us(fn, rounds=rounds, budget_s=0.0, name="x")
+    return best, cal
+
+
+def test_calibration_runs_extra_rounds_until_the_best_is_confirmed(monkeypatch):
+    best, cal = _scripted_best_us(monkeypatch, [10, 20, 30, 10.2, 99], rounds=3)
+    assert best == pytest.approx(10.0)
+    assert cal._ROUNDS["x"] == 4 and "x" not in cal._UNCONFIRMED     # stopped once 10.2 confirmed 10
+
+
+def test_calibration_reports_an_unconfirmed_best(monkeypatch):
+    best, cal = _scripted_best_us(monkeypatch, [10, 20, 30, 40, 50, 60, 70, 80], rounds=2)
+    assert best == pytest.approx(10.0)
+    assert cal._ROUNDS["x"] == 2 * cal.MAX_ROUNDS_FACTOR and "x" in cal._UNCONFIRMED
+    assert cal._SPREADS["x"] > cal.SPREAD_WARN
+
+
+def test_hf_generate_v4_stack_picks_the_transformers_4x_attention():
+    """hf-generate-v4 = hf-generate with the 2022-2023 attention: eager-h2d for GPT-2's attention module,
+    plain eager for a LLaMA-style model; an explicit attn= still wins."""
+    gpt2, llama = model_shape("gpt2-small"), model_shape("smollm2-135m")
+    v4 = totals(workload_from_model(gpt2, 64, "fp32", stack="hf-generate-v4"))
+    assert v4 == totals(workload_from_model(gpt2, 64, "fp32", stack="hf-generate", attn="eager-h2d"))
+    assert totals(workload_from_model(llama, 64, "fp32", stack="hf-generate-v4")) == \
+        totals(workload_from_model(llama, 64, "fp32", stack="hf-generate", attn="eager"))
+    assert totals(workload_from_model(gpt2, 64, "fp32", stack="hf-generate-v4", attn="sdpa")) == \
+        totals(workload_from_model(gpt2, 64, "fp32", stack="hf-generate"))

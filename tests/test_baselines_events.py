@@ -73,6 +73,28 @@ def test_gpu_device_free_is_exactly_host_time():
     assert r.latency_s == pytest.approx(closed_form(p, wl, "hf-forward"), rel=1e-12)
 
 
+def test_gpu_sync_inside_the_step_drains_the_stream():
+    """A blocking copy inside the step (eager-h2d attention) makes the host wait for the device each layer.
+    Hand timeline, 2 layers of [20 us weight kernel, 0 us copy with a sync], 10 us dispatch, 5 us sync:
+    layer 1 dispatches 0-10 and 10-20, the device runs 10-30, the host drains at 30 and reads back to 35;
+    layer 2 the same from 35 to 70; the end-of-token sync 70-75. Without the syncs: 55 us."""
+    p = preset(host=10, sync=5)
+    copy = BaselineOp(kind="h2d_copy", flops=0, weight_bytes=0, activation_bytes=0, kv_bytes=0, kernels=1,
+                      per_layer=True, count=2, name="mask", syncs=1)
+    wl = [op(bytes_=1_000_000, count=2), copy]
+    r = predict(p, wl, "hf-forward", timeline=True)
+    assert r.latency_s == pytest.approx(75 * US, rel=1e-12)
+    assert r.breakdown["sync_s"] == pytest.approx(3 * 5 * US, rel=1e-12)
+    assert [e[1] for e in r.timeline if e[0] == "host"].count("mask sync") == 2
+    no_sync = [wl[0], BaselineOp(**{**copy.__dict__, "syncs": 0})]
+    assert predict(p, no_sync, "hf-forward").latency_s == pytest.approx(55 * US, rel=1e-12)
+    # the closed form stays a lower bound: max(host 40, device 40) + 3 syncs
+    assert closed_form(p, wl, "hf-forward") == pytest.approx(55 * US, rel=1e-12)
+    # on a CPU the copy is host-to-host: no drain, nothing changes
+    cpu = preset("cpu", host=10, sync=5)
+    assert predict(cpu, wl, "hf-forward").latency_s == pytest.approx(predict(cpu, no_sync, "hf-forward").latency_s)
+
+
 def test_gpu_host_free_is_exactly_device_time():
     p = preset(host=0, dev=3)
     wl = [op(bytes_=1_000_000, kernels=2, count=3)]  # 20 us per op = 10 us per kernel + 3 us fixed
@@ -201,7 +223,7 @@ def test_optimized_stack_updates_the_cache_in_place():
 
 
 def test_unknown_stack_is_a_clear_error():
-    with pytest.raises(PimsimError, match="--stack 'tf-serving': choose one of hf-generate, hf-forward, optimized"):
+    with pytest.raises(PimsimError, match="--stack 'tf-serving': choose one of hf-generate, hf-generate-v4, hf-forward, optimized"):
         get_stack("tf-serving")
 
 

@@ -35,3 +35,19 @@ def test_bad_published_file_is_one_line_error(tmp_path):
     f.write_text("schema: pimsim-published-baselines/1\nentries: [{id: x}]\n")
     with pytest.raises(PimsimError, match=r"p\.yaml: entries\.0\.url"):
         load_published(f)
+
+
+def test_entry_attention_code_is_read():
+    """`attn` selects the attention code of the source's library version; it changes the prediction."""
+    e = next(e for e in ENTRIES if e.attn == "eager-h2d")
+    as_sdpa = e.model_copy(update={"attn": "sdpa"})
+    assert check_entry(e)["predicted_ms"] > check_entry(as_sdpa)["predicted_ms"]
+
+
+def test_bad_attention_code_is_one_line_error(tmp_path):
+    f = tmp_path / "p.yaml"
+    f.write_text("schema: pimsim-published-baselines/1\nentries:\n"
+                 "- {id: x, url: https://example.org, what: w, derivation: d, preset: t4, model: gpt2-small,\n"
+                 "   dtype: fp32, context: 8, stack: hf-forward, attn: flash, ms_per_token: 1.0}\n")
+    with pytest.raises(PimsimError, match=r"p\.yaml: entries\.0\.attn"):
+        load_published(f)

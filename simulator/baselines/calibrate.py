@@ -20,7 +20,8 @@
 Every micro-benchmark reports the best of its rounds (interference only ever adds time, as in STREAM); with
 one thread it is timed in process CPU time (preemption cannot inflate it), with more in wall time. The
 calibration records when it ran, its clock, the load average before and after, and warns when its rounds
-disagree (`spread`).
+disagree (`spread`). A micro-benchmark runs extra rounds until its best round is confirmed by a second one
+within 5 % (`rounds`, `unconfirmed` in the record; a warning names any never confirmed).
 
 The measured preset is cached in `$PIMSIM_CACHE_DIR` (default `~/.cache/pimsim`) as `baseline_local_t<threads>.yaml`;
 `pimsim baseline calibrate` re-measures it.
@@ -43,6 +44,12 @@ from simulator.baselines.stacks import GENERATE_LOOP_KERNELS
 from simulator.errors import PimsimError
 
 SPREAD_WARN = 0.25   # a micro-benchmark whose median round is 25 % above its best: the machine was busy
+#: The best round is trusted once CONFIRM_COUNT rounds lie within CONFIRM_TOL of it (the floor was reached
+#: twice, not one round that happened to dodge or straddle a preemption); until then a micro-benchmark keeps
+#: running rounds, up to MAX_ROUNDS_FACTOR x its planned rounds, and is reported as unconfirmed if it never is.
+CONFIRM_TOL = 0.05
+CONFIRM_COUNT = 2
+MAX_ROUNDS_FACTOR = 4
 
 #: The clock of every micro-benchmark. With one thread, process CPU time: the time the benchmark actually ran
 #: on a core, which preemption by other processes cannot inflate (sharing the caches and memory bus still
@@ -108,26 +115,38 @@ def stream_bandwidth(threads: int | None = None, repeats: int = 5, array_bytes: 
 
 
 _SPREADS: dict[str, float] = {}
+_ROUNDS: dict[str, int] = {}
+_UNCONFIRMED: set[str] = set()
+
+
+def confirmed(samples: list[float]) -> bool:
+    """CONFIRM_COUNT rounds within CONFIRM_TOL of the best one."""
+    best = min(samples)
+    return sum(1 for t in samples if t <= best * (1 + CONFIRM_TOL)) >= CONFIRM_COUNT
 
 
 def _best_us(fn, n: int = 2000, rounds: int = 25, budget_s: float = 0.002, name: str = "") -> float:
-    """Best (minimum) over `rounds` of the mean time of `n` calls (n shrunk so a round takes ~`budget_s`).
-    The minimum, as STREAM does: interference from other processes only ever adds time; rounds are kept
-    short (~2 ms) so that on a shared machine some of them fit between preemptions. The spread
-    (median / best - 1) is kept under `name` for the calibration record."""
+    """Best (minimum) over at least `rounds` of the mean time of `n` calls (n shrunk so a round takes
+    ~`budget_s`). The minimum, as STREAM does: interference from other processes only ever adds time; rounds
+    are kept short (~2 ms) so that on a shared machine some of them fit between preemptions. Rounds go on
+    (up to MAX_ROUNDS_FACTOR x `rounds`) until the best is `confirmed`. The spread (median / best - 1), the
+    rounds run and an unconfirmed best are kept under `name` for the calibration record."""
     t0 = _now()
     for _ in range(20):
         fn()
     per_call = (_now() - t0) / 20
     n = max(5, min(n, int(budget_s / max(per_call, 1e-9))))
-    samples = []
-    for _ in range(rounds):
+    samples: list[float] = []
+    while len(samples) < rounds or (not confirmed(samples) and len(samples) < MAX_ROUNDS_FACTOR * rounds):
         t0 = _now()
         for _ in range(n):
             fn()
         samples.append((_now() - t0) / n * 1e6)
     if name:
         _SPREADS[name] = round(sorted(samples)[len(samples) // 2] / min(samples) - 1, 3)
+        _ROUNDS[name] = len(samples)
+        if not confirmed(samples):
+            _UNCONFIRMED.add(name)
     return min(samples)
 
 
@@ -331,6 +350,8 @@ def measure_local(threads: int | None = None) -> dict:
     """Run every micro-benchmark (a few seconds) with `threads` threads and return the raw results."""
     threads = threads or _threads()
     _SPREADS.clear()
+    _ROUNDS.clear()
+    _UNCONFIRMED.clear()
     _CLOCK.update({"now": time.process_time, "name": "process_time"} if threads == 1 else
                   {"now": time.perf_counter, "name": "perf_counter"})
     res = {"host": platform.node(), "cpu": _cpu_name(), "cores": os.cpu_count() or 1, "clock": _CLOCK["name"],
@@ -345,7 +366,13 @@ def measure_local(threads: int | None = None) -> dict:
         res["torch"] = atoms
     res["load_avg_after"] = list(os.getloadavg())
     res["spread"] = dict(_SPREADS)
+    res["rounds"] = dict(_ROUNDS)
+    res["unconfirmed"] = sorted(_UNCONFIRMED)
     _CLOCK.update({"now": time.perf_counter, "name": "perf_counter"})
+    if _UNCONFIRMED:
+        warnings.warn(f"baseline calibrate: no two rounds within {CONFIRM_TOL * 100:.0f} % of the best for "
+                      f"{', '.join(sorted(_UNCONFIRMED))} (load {os.getloadavg()[0]:.2f}); their best round is "
+                      f"used but may itself be disturbed: recalibrate on a quieter machine", stacklevel=2)
     noisy = {k: v for k, v in _SPREADS.items() if v > SPREAD_WARN}
     if noisy:
         warnings.warn(f"baseline calibrate: rounds disagree (median above best by "

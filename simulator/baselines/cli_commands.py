@@ -13,6 +13,7 @@ from simulator.cli_support import (
     write_atomic,
 )
 from simulator.baselines.stacks import DEFAULT_STACK, STACKS
+from simulator.baselines.workload import ATTN_IMPLS
 from simulator.errors import PimsimError
 
 
@@ -31,7 +32,9 @@ def register(subparsers) -> None:
                     help="software stack (default hf-generate; docs/baselines.md, 'Stacks')")
     pr.add_argument("--threads", type=int_in(1, 4096), default=None,
                     help="CPU presets: threads (default: the preset's); local: the thread count to calibrate for")
-    pr.add_argument("--attn", choices=("sdpa", "eager"), default="sdpa", help="HF attention implementation")
+    pr.add_argument("--attn", choices=ATTN_IMPLS, default=None,
+                    help="HF attention code (default: the stack's): sdpa; eager (transformers 5.x); eager-h2d (GPT-2 in "
+                         "transformers 4.x, per-layer host-to-device copy of the mask value; docs/baselines.md)")
     pr.add_argument("--timeline", type=non_empty, default=None, metavar="FILE",
                     help="write the token's host/device events (lane, name, start_s, end_s) as JSON")
     pr.add_argument("--json", action="store_true", help="print JSON")

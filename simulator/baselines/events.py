@@ -7,7 +7,9 @@ launch queue of `software.launch_queue_depth` kernels (the host blocks when it i
 kernels in order and runs each for its roofline time plus `software.device_us_per_kernel`. Python glue
 runs on the host between kernels (per forward call before the first, per layer before each layer's first
 kernel, the generate loop after the forward). Each token ends with a synchronisation: the host waits until
-the stream has drained, then pays `software.sync_us` (reading the argmax / stop flag back).
+the stream has drained, then pays `software.sync_us` (reading the argmax / stop flag back). A kernel marked
+`sync` (a blocking host-to-device copy inside the step, e.g. transformers 4.x GPT-2's per-layer mask value)
+drains the stream the same way before the host goes on.
 
 CPU: the main thread dispatches each kernel (`software.host_us_per_kernel`) and then runs it: a kernel big
 enough for PyTorch to parallelise (PARALLEL_BYTES) forks `threads` workers that each run 1/threads of it
@@ -51,6 +53,7 @@ class Kernel:
     layer_start: bool = False
     memory_bound: bool = True
     fixed_s: float = 0.0     # the part of device_s that is the fixed per-kernel time
+    sync: bool = False       # GPU: after queueing it, the host waits for the stream to drain (+ sync_us)
 
 
 @dataclass
@@ -153,7 +156,8 @@ def kernel_plan(preset: BaselinePreset, stack: Stack, workload: list[BaselineOp]
         k = max(op.kernels, 1)
         fix = fixed if op.kernels else 0.0
         out = [Kernel(op.name, op.kind, host_k if op.kernels else 0.0, roof / k + fix, parallel,
-                      memory_bound=mem >= comp, fixed_s=fix) for _ in range(k)]
+                      memory_bound=mem >= comp, fixed_s=fix, sync=bool(op.syncs) and i == k - 1)
+               for i in range(k)]
         cache[op] = out
         return out
 
@@ -212,12 +216,18 @@ def _busy(env, ev, lane: str, name: str, dt: float):
 def _gpu_token(plan, call_s, layer_s, gen_s, graph_s, sync_s, depth, timeline) -> TokenTimeline:
     env = simpy.Environment()
     stream = simpy.Store(env, capacity=depth)
-    drained = env.event()
     out = TokenTimeline(0.0)
     ev = out.events if timeline else None
 
     def busy(lane, name, dt):
         return _busy(env, ev, lane, name, dt)
+
+    def drain(name):
+        """The host waits until the device has run everything queued so far, then reads back."""
+        marker = env.event()
+        yield stream.put(marker)
+        yield marker
+        yield from busy("host", name, sync_s)
 
     def host():
         yield from busy("host", "forward call", call_s)
@@ -229,16 +239,16 @@ def _gpu_token(plan, call_s, layer_s, gen_s, graph_s, sync_s, depth, timeline) -
                 yield from busy("host", "generate loop", gen_s)
             yield from busy("host", k.name, k.host_s)
             yield stream.put(k)
-        yield stream.put(None)           # the synchronisation marker
-        yield drained
-        yield from busy("host", "sync", sync_s)
+            if k.sync:                   # a blocking copy inside the step (e.g. eager-h2d attention)
+                yield from drain(f"{k.name} sync")
+        yield from drain("sync")         # the end-of-token synchronisation
 
     def device():
         while True:
             k = yield stream.get()
-            if k is None:
-                drained.succeed()
-                return
+            if isinstance(k, simpy.Event):
+                k.succeed()
+                continue
             out.device_busy_s += k.device_s
             yield from busy("device", k.name, k.device_s)
 
@@ -247,7 +257,7 @@ def _gpu_token(plan, call_s, layer_s, gen_s, graph_s, sync_s, depth, timeline) -
     out.latency_s = env.now
     out.host_busy_s = call_s + graph_s + gen_s + sum(k.host_s for k in plan) + \
         layer_s * sum(1 for k in plan if k.layer_start)
-    out.sync_s = sync_s
+    out.sync_s = sync_s * (1 + sum(1 for k in plan if k.sync))
     return out
 
 

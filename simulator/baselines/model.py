@@ -70,8 +70,9 @@ def predict(preset: BaselinePreset, workload: list[BaselineOp], stack: str | Sta
 
 def closed_form(preset: BaselinePreset, workload: list[BaselineOp], stack: str | Stack | None = None,
                 threads: int | None = None) -> float:
-    """The pre-event closed form of the same costs: GPU max(host, device) + sync, CPU host + device. Exact
-    for the limit cases documented above; elsewhere a lower bound of `predict` (GPU) or equal (CPU, 1 thread)."""
+    """The pre-event closed form of the same costs: GPU max(host, device) + its syncs, CPU host + device.
+    Exact for the limit cases documented above (no sync inside the step); elsewhere a lower bound of
+    `predict` (GPU) or equal (CPU, 1 thread)."""
     st = get_stack(stack)
     plan = kernel_plan(preset, st, workload, threads)
     sw = preset.software
@@ -85,5 +86,5 @@ def closed_form(preset: BaselinePreset, workload: list[BaselineOp], stack: str |
         host += sw.graph_launch_us.value * US
     device = sum(k.device_s for k in plan)
     if preset.kind == "gpu":
-        return max(host, device) + sw.sync_us.value * US
+        return max(host, device) + sw.sync_us.value * US * (1 + sum(1 for k in plan if k.sync))
     return host + device

@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from simulator.baselines.model import predict
 from simulator.baselines.presets import PRESET_DIR, load_preset
-from simulator.baselines.workload import model_shape, workload_from_model
+from simulator.baselines.stacks import STACKS
+from simulator.baselines.workload import attention_code, model_shape, workload_from_model
 from simulator.errors import PimsimError
 
 PUBLISHED_FILE = PRESET_DIR / "published" / "measurements.yaml"  # a subfolder: not a preset
@@ -32,9 +33,18 @@ class PublishedEntry(_Strict):
     model: str
     dtype: Literal["fp32", "fp16", "bf16", "int8"]
     context: int = Field(gt=0)
-    stack: Literal["hf-generate", "hf-forward", "optimized"]
+    stack: str
+    attn: Literal["sdpa", "eager", "eager-h2d"] | None = None  # the source's attention code (None: the stack's)
     ms_per_token: float = Field(gt=0)
     known_gap: str | None = None
+
+
+    @field_validator("stack")
+    @classmethod
+    def _known_stack(cls, v: str) -> str:
+        if v not in STACKS:
+            raise ValueError(f"unknown stack {v!r} (choose one of: {', '.join(STACKS)})")
+        return v
 
 
 class _File(_Strict):
@@ -57,19 +67,21 @@ def load_published(path: str | Path = PUBLISHED_FILE) -> list[PublishedEntry]:
 
 def check_entry(e: PublishedEntry) -> dict:
     """The preset's prediction of one entry and its error (fraction)."""
-    wl = workload_from_model(model_shape(e.model), e.context, e.dtype, stack=e.stack)
+    shape = model_shape(e.model)
+    attn = attention_code(e.attn, e.stack, shape)
+    wl = workload_from_model(shape, e.context, e.dtype, attn=attn, stack=e.stack)
     pred = predict(load_preset(e.preset), wl, e.stack).latency_s * 1e3
     err = pred / e.ms_per_token - 1
-    return {"id": e.id, "preset": e.preset, "model": e.model, "dtype": e.dtype, "stack": e.stack,
+    return {"id": e.id, "preset": e.preset, "model": e.model, "dtype": e.dtype, "stack": e.stack, "attn": attn,
             "published_ms": e.ms_per_token, "predicted_ms": pred, "error": err,
             "within": abs(err) <= TOLERANCE, "known_gap": e.known_gap, "url": e.url}
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| source | preset | model, dtype | stack | published ms/token | predicted | error |",
+    lines = ["| source | preset | model, dtype | stack (attention) | published ms/token | predicted | error |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
         mark = "" if r["within"] else " (outside 25 %)"
-        lines.append(f"| [{r['id']}]({r['url']}) | {r['preset']} | {r['model']}, {r['dtype']} | {r['stack']} "
+        lines.append(f"| [{r['id']}]({r['url']}) | {r['preset']} | {r['model']}, {r['dtype']} | {r['stack']} ({r['attn']}) "
                      f"| {r['published_ms']:.2f} | {r['predicted_ms']:.2f} | {r['error'] * 100:+.0f} %{mark} |")
     return "\n".join(lines)

@@ -10,6 +10,10 @@ sourced). Three stacks:
   updates, `torch.cat` of input_ids and attention mask, cache-position bookkeeping — GENERATE_LOOP_KERNELS
   kernels and `software.generate_overhead_us` of Python — and a host<->device synchronisation (the
   `this_peer_finished` check calls `.item()`), after which the next token's host work starts.
+* `hf-generate-v4`: `hf-generate` as a 2022-2023 transformers 4.x ran it for GPT-2: no SDPA (added for
+  GPT-2 in 4.42), eager attention whose mask value is copied host-to-device in every layer, a blocking copy
+  that drains the GPU stream (workload `attn="eager-h2d"`; docs/baselines.md). Everything else (loop
+  kernels, glue) is hf-generate's, measured on transformers 5.24.
 * `hf-forward`: one forward call per token (the loop is the caller's), then a synchronisation to read the
   logits. No generate-loop work.
 * `optimized`: CUDA graphs / a fused decode loop: one graph launch per token (`software.graph_launch_us`),
@@ -40,11 +44,17 @@ class Stack:
     generate_loop: bool                    # the generate() loop's own kernels and Python per token
     kv_update: Literal["concat", "inplace"]  # DynamicCache torch.cat (copies the cache) or a static cache
     description: str
+    # attention code of the library version (simulator/baselines/workload.py): "eager-h2d" is GPT-2's eager
+    # attention of transformers 4.x (models without GPT-2's attention get that era's plain "eager")
+    attention: Literal["sdpa", "eager-h2d"] = "sdpa"
 
 
 STACKS: dict[str, Stack] = {s.name: s for s in (
     Stack("hf-generate", "eager", True, True, "concat",
           "HF generate() greedy, eager PyTorch (forward + generate loop, one sync per token)"),
+    Stack("hf-generate-v4", "eager", True, True, "concat",
+          "HF generate() greedy on transformers 4.x (2022-2023): hf-generate with GPT-2's eager attention of "
+          "that era (6 kernels and a blocking mask-value copy per layer)", attention="eager-h2d"),
     Stack("hf-forward", "eager", True, False, "concat",
           "one HF forward call per token, eager PyTorch (one sync per token)"),
     Stack("optimized", "graph", False, False, "inplace",

@@ -8,6 +8,12 @@ The op list follows what an unoptimised HF-transformers eager stack actually lau
   (1); GPT-2's `gelu_new` written in Python = 8 elementwise kernels (pow, mul, add, mul, tanh, add, mul,
   mul); SwiGLU = silu + mul (2); HF's LlamaRMSNorm = 7 small kernels (to fp32, pow, mean, add, rsqrt, mul,
   to dtype, mul counted as 7 with the cast fused into the first).
+  Attention (`attn`): "sdpa" (GPT-2: transformers >= 4.42, PR #31172), "eager" (transformers 5.x
+  eager_attention_forward: matmul, scale, mask, softmax, matmul = 5 kernels) or "eager-h2d" (GPT2Attention._attn
+  of transformers 4.x from PR #17306, May 2022, and still so in mid-2023: matmul, `torch.full` scale + div,
+  `torch.where`, softmax, matmul = 6 kernels, plus the mask value built on the CPU and moved with
+  `.to(device)` every layer — a blocking host-to-device copy, which PyTorch ends with cudaStreamSynchronize,
+  so the host waits for the GPU once per layer: `BaselineOp.syncs`).
   once per token: token + position embedding lookups and their add (3), final norm (1), LM head (1).
 Bytes: weights in the weight dtype; activations read + written in the activation dtype; `kv_bytes` is the
 KV-cache traffic (attention reads K and V; with `kv_update="concat"` the cat reads the old cache and writes
@@ -76,6 +82,7 @@ class BaselineOp:
     count: int = 1
     name: str = ""
     dtype: str = "fp32"         # compute dtype (selects the preset's throughput)
+    syncs: int = 0              # host<->device synchronisations per execution (after its last kernel)
 
     @property
     def bytes(self) -> int:
@@ -109,6 +116,17 @@ def _kv_update(kv_update, stack) -> str:
     return get_stack(stack).kv_update
 
 
+def attention_code(attn, stack, shape: ModelShape) -> str:
+    """The attention code: `attn` when given, else the stack's. GPT-2's eager-h2d attention applies to models
+    with GPT-2's attention module (a fused QKV); others get the plain eager path of the same era."""
+    if attn is not None:
+        return attn
+    from simulator.baselines.stacks import get_stack
+
+    a = get_stack(stack).attention
+    return "eager" if a == "eager-h2d" and not shape.fused_qkv else a
+
+
 def _check(ctx: int, dtype: str, shape: ModelShape | None = None) -> tuple[int, int]:
     if dtype not in DTYPES:
         raise PimsimError(f"dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
@@ -119,22 +137,30 @@ def _check(ctx: int, dtype: str, shape: ModelShape | None = None) -> tuple[int, 
     return DTYPES[dtype]
 
 
+Attn = Literal["sdpa", "eager", "eager-h2d"]
+ATTN_IMPLS = ("sdpa", "eager", "eager-h2d")
+
+
 def workload_from_model(shape: ModelShape, ctx: int, dtype: str = "fp32", *,
-                        attn: Literal["sdpa", "eager"] = "sdpa",
+                        attn: Attn | None = None,
                         kv_update: Literal["concat", "inplace"] | None = None, stack=None) -> list[BaselineOp]:
     """Ops of one decode step with `ctx` keys in the cache (this token included), HF-eager style.
-    `stack` (a name or Stack; default hf-generate) picks the KV-cache update unless `kv_update` is given."""
+    `stack` (a name or Stack; default hf-generate) picks the KV-cache update and the attention code unless
+    `kv_update` / `attn` are given."""
     kv_update = _kv_update(kv_update, stack)
+    attn = attention_code(attn, stack, shape)
     wb, ab = _check(ctx, dtype, shape)
+    if attn not in ATTN_IMPLS:
+        raise PimsimError(f"attn {attn!r}: choose one of {', '.join(ATTN_IMPLS)}")
     d, hd, H, KV, F, L = shape.d_model, shape.head_dim, shape.heads, shape.n_kv_heads, shape.ffn, shape.layers
     A, KVD = H * hd, KV * hd
     bias = 1 if shape.bias else 0
     ops: list[BaselineOp] = []
 
-    def op(kind, flops, w, act, kv=0, kernels=1, per_layer=True, name=""):
+    def op(kind, flops, w, act, kv=0, kernels=1, per_layer=True, name="", syncs=0):
         ops.append(BaselineOp(kind=kind, flops=int(flops), weight_bytes=int(w), activation_bytes=int(act),
                               kv_bytes=int(kv), kernels=kernels, per_layer=per_layer, count=L if per_layer else 1,
-                              name=name or kind, dtype=dtype))
+                              name=name or kind, dtype=dtype, syncs=syncs))
 
     def norm(name, per_layer):
         if shape.norm == "layernorm":  # one fused kernel, ~8 flops/element; weight + bias in the act dtype
@@ -162,9 +188,11 @@ def workload_from_model(shape: ModelShape, ctx: int, dtype: str = "fp32", *,
     else:
         op("kv_append", 0, 0, 2 * KVD * ab, kv=2 * KVD * ab, kernels=2, name="attn.kv_append")
     rep = 0 if KV == H else 2  # HF repeat_kv for grouped-query attention copies K and V to H heads
-    score_kernels = 1 if attn == "sdpa" else 2  # eager: matmul + scale
+    score_kernels = {"sdpa": 1, "eager": 2, "eager-h2d": 3}[attn]  # eager: matmul + scale (h2d: full + div)
     op("attn_score", 2 * A * ctx, 0, A * ab + H * ctx * ab * (0 if attn == "sdpa" else 2), kv=kv_cache // 2,
        kernels=score_kernels + rep, name="attn.score")
+    if attn == "eager-h2d":  # the mask value: a CPU scalar copied to the device, ending in a stream sync
+        op("h2d_copy", 0, 0, ab, kernels=1, syncs=1, name="attn.mask_value")
     op("softmax", 5 * H * ctx, 0, 0 if attn == "sdpa" else 4 * H * ctx * ab, kernels=0 if attn == "sdpa" else 2,
        name="attn.softmax")
     op("attn_value", 2 * A * ctx, 0, A * ab + (0 if attn == "sdpa" else H * ctx * ab), kv=kv_cache // 2,
@@ -189,7 +217,7 @@ def workload_from_model(shape: ModelShape, ctx: int, dtype: str = "fp32", *,
 
 
 def workload_from_trace(trace, ctx: int, dtype: str = "fp32", *,
-                        attn: Literal["sdpa", "eager"] = "sdpa",
+                        attn: Attn | None = None,
                         kv_update: Literal["concat", "inplace"] | None = None, stack=None) -> list[BaselineOp]:
     """Ops of one decode step of a `simulator.trace` Trace (a `pimtrace/1` file, e.g. from `derive_trace`).
 
@@ -204,7 +232,8 @@ def workload_from_trace(trace, ctx: int, dtype: str = "fp32", *,
     shape = shape_from_config(model)
     if ctx > shape.ctx_limit:
         raise PimsimError(f"context {ctx}: exceeds the model's limit {shape.ctx_limit} ({shape.name})")
-    ref = {o.name: o for o in workload_from_model(shape, ctx, dtype, attn=attn, kv_update=kv_update)}
+    ref = {o.name: o for o in workload_from_model(shape, ctx, dtype, attn=attention_code(attn, stack, shape),
+                                                  kv_update=kv_update)}
     by_kind = {}
     for o in ref.values():
         by_kind.setdefault(o.kind, o)
@@ -240,21 +269,23 @@ def workload_from_trace(trace, ctx: int, dtype: str = "fp32", *,
         ops.append(BaselineOp(kind=t.kind, flops=int(flops), weight_bytes=int(w), activation_bytes=int(act),
                               kv_bytes=int(kv), kernels=kernels, per_layer=per_layer,
                               count=model.n_layers if per_layer else 1, name=t.name, dtype=dtype))
-    # HF's merge-heads copy has no trace op: add it after attn_value
-    for i, o in enumerate(ops):
-        if o.kind == "attn_value":
-            ops.insert(i + 1, ref["attn.merge_heads"])
-            break
+    # HF's merge-heads copy (and the eager-h2d mask-value copy) have no trace op: add them after attn_value
+    # (after attn_score)
+    for after, extra in (("attn_value", "attn.merge_heads"), ("attn_score", "attn.mask_value")):
+        i = next((i for i, o in enumerate(ops) if o.kind == after), None)
+        if extra in ref and i is not None:
+            ops.insert(i + 1, ref[extra])
     return ops
 
 
 def totals(workload: list[BaselineOp]) -> dict[str, int]:
     """Per-token sums (count-weighted): flops, bytes by class, kernels."""
-    out = {"flops": 0, "weight_bytes": 0, "activation_bytes": 0, "kv_bytes": 0, "kernels": 0}
+    out = {"flops": 0, "weight_bytes": 0, "activation_bytes": 0, "kv_bytes": 0, "kernels": 0, "syncs": 0}
     for o in workload:
         out["flops"] += o.count * o.flops
         out["weight_bytes"] += o.count * o.weight_bytes
         out["activation_bytes"] += o.count * o.activation_bytes
         out["kv_bytes"] += o.count * o.kv_bytes
         out["kernels"] += o.count * o.kernels
+        out["syncs"] += o.count * o.syncs
     return out

@@ -14,6 +14,7 @@ from simulator.cli_support import (
     strict_json,
     write_atomic,
 )
+from simulator.baselines.stacks import STACKS
 from simulator.errors import PimsimError
 from simulator.mapping.pim_gpt import MAPPINGS
 from simulator.trace.zoo import PIM_GPT_MODELS
@@ -34,7 +35,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cpu", type=non_empty, default="xeon_gold_6154", help="CPU baseline preset (default xeon_gold_6154)")
     p.add_argument("--baseline-dtype", choices=["fp32", "fp16", "bf16", "int8"], default="fp32",
                    help="dtype the baselines run in (default fp32: unoptimised PyTorch)")
-    p.add_argument("--stack", choices=["hf-generate", "hf-forward", "optimized"], default="hf-generate",
+    p.add_argument("--stack", choices=list(STACKS), default="hf-generate",
                    help="software stack of the baselines (default hf-generate; docs/baselines.md)")
     p.add_argument("--cpu-threads", type=int_in(1, 4096), default=None,
                    help="threads of the CPU baseline (default: the preset's, e.g. 18 for xeon_gold_6154)")
