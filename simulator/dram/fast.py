@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from simulator.dram.commands import CLOSES, N_CMDS, OPENS, ROW_IN_LOG, TOUCH, TOUCH_ALL, Cmd
-from simulator.dram.isa import IsrProgram, Op
+from simulator.dram.isa import Op
 from simulator.dram.log import CommandLog, ReplayResult
 from simulator.dram.memo import RunMemo
+from simulator.dram.program import Program
 from simulator.dram.requests import K_ALLBANK, K_EOC, K_NONE, K_SINGLE, K_SYNC, command_modes, decode_arrays
 from simulator.dram.timing import build_window_rules, refresh_stall_limit, stall_message, timing_arrays
 from simulator.errors import PimsimError
@@ -638,7 +639,7 @@ def final_commands(op: np.ndarray, opsize: np.ndarray, mask: np.ndarray) -> np.n
     return np.where(does, per_channel * np.bitwise_count(mask.astype(np.uint64)).astype(np.int64), 0)
 
 
-def needs_reference(prog: IsrProgram, cfg: ArchConfig) -> bool:
+def needs_reference(prog: Program, cfg: ArchConfig) -> bool:
     """FR-FCFS reorders conventional requests; the fast engine models in-order queues only."""
     if cfg.controller.conventional_scheduler != "frfcfs":
         return False
@@ -833,10 +834,10 @@ class FastEngine:
         return run_tile
 
 
-def run_fast(prog: IsrProgram, cfg: ArchConfig, keep_log: bool = False) -> ReplayResult:
+def run_fast(prog: Program, cfg: ArchConfig, keep_log: bool = False) -> ReplayResult:
     start = time.perf_counter()
     eng = FastEngine(cfg, fast_start=True)
-    end, lg = eng.run(prog.op, prog.opsize, prog.mask.astype(np.int64), prog.bank, prog.row, keep_log)
+    end, lg = eng.run(prog.op, prog.opsize, prog.mask, prog.bank, prog.row, keep_log)
     a = eng.state.arrays
     log = _expand_log(lg, a["chan_class"], a["parent"], a["cut"]) if keep_log else None
     return ReplayResult(cycles=int(end), tck_ns=cfg.timing.tck_ns, counts=eng.state.channel_counts(),

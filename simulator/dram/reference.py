@@ -32,8 +32,9 @@ from simulator.dram.commands import (
     TOUCH_NONE,
     Cmd,
 )
-from simulator.dram.isa import IsrProgram, Op
+from simulator.dram.isa import Op
 from simulator.dram.log import CommandLog, ReplayResult
+from simulator.dram.program import Program
 from simulator.dram.requests import DECODE, K_ALLBANK, K_EOC, K_NONE, K_SINGLE, K_SYNC, command_modes, requests_per_channel
 from simulator.dram.timing import (
     SCOPE_CHANNEL,
@@ -254,7 +255,7 @@ def _compatible(queue: deque, req: Request) -> bool:
     return all(r.conventional == req.conventional for r in queue if r.kind not in (K_EOC, K_SYNC))
 
 
-def run_reference(prog: IsrProgram, cfg: ArchConfig, keep_log: bool = False,
+def run_reference(prog: Program, cfg: ArchConfig, keep_log: bool = False,
                   record: np.ndarray | None = None) -> ReplayResult:
     """Replay `prog`. If `record` ([len(prog), 5] int64) is given, it receives per instruction: the cycle it
     reaches the channels, the cycle the next one may, the first and last cycle (over its channels) in which
