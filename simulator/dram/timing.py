@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # type hints only: importing the schema builds pydantic model
     from simulator.config.schema import Timing
 
 SCOPE_BANK, SCOPE_GROUP, SCOPE_CHANNEL = 0, 1, 2
+N_SCOPES = 3
 SCOPE_NAMES = ("bank", "bankgroup", "channel")
 
 C = Cmd
@@ -141,12 +142,12 @@ def build_window_rules(t: Timing, enforce_faw: bool) -> tuple[WindowRule, ...]:
 class TimingArrays:
     """The table as dense arrays for Numba: gap[scope, prev, next] (0 = no constraint)."""
 
-    gap: np.ndarray  # int64 [3, N_CMDS, N_CMDS]
+    gap: np.ndarray  # int64 [N_SCOPES, N_CMDS, N_CMDS]
 
 
 @lru_cache(maxsize=64)
 def timing_arrays(t: Timing) -> TimingArrays:
-    gap = np.zeros((3, N_CMDS, N_CMDS), dtype=np.int64)
+    gap = np.zeros((N_SCOPES, N_CMDS, N_CMDS), dtype=np.int64)
     for c in build_constraints(t):
         gap[c.scope, c.prev, c.next] = max(gap[c.scope, c.prev, c.next], c.cycles)
     gap.setflags(write=False)
