@@ -3,10 +3,14 @@ to rows, how it moves data. Everything else about commands (the engines' arrays,
 families in simulator/dram/timing.py, the reference engine's row bookkeeping) is derived from `TABLE`.
 
 Ids are small ints so the Numba engine can index arrays with them. Names follow docs/device-model.md.
+A new command is one `register` call (its facts, and any timing rule of its own in `CommandFacts.rules`)
+made before the engines are imported; docs/aim-device.md 'Adding a command' gives the recipe.
 """
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -40,9 +44,6 @@ class Cmd(IntEnum):
     EOC = 23
 
 
-N_CMDS = len(Cmd)
-CMD_NAMES = tuple(c.name for c in Cmd)
-
 # Which banks a command touches (for bank / bank-group scoped timing constraints).
 TOUCH_NONE, TOUCH_BANK, TOUCH_GROUP, TOUCH_ALL = 0, 1, 2, 3
 # Mode a command needs. AiM channels are in bank mode or register (MAC-register / global-buffer) mode;
@@ -53,6 +54,20 @@ MODE_ANY, MODE_BANK, MODE_REG = -1, 0, 1
 CCD_NONE, CCD_READ, CCD_WRITE, CCD_GROUP_BOTH = 0, 1, 2, 3
 # External data bus direction (read-to-write / write-to-read turnarounds, burst occupancy).
 BUS_NONE, BUS_TO_HOST, BUS_FROM_HOST = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A timing rule that comes with a command, beyond those its facts imply: at least `cycles(timing)` tCK
+    from `prev` to `next` (command names, one of them the command's own) where both touch a common bank
+    ('bank'), bank group ('bankgroup') or always ('channel'). Both engines read it through the timing table
+    (simulator/dram/timing.py); the checker enforces it with its own history (simulator/dram/checker.py)."""
+
+    prev: str
+    next: str
+    scope: str
+    cycles: Callable  # Timing -> int, e.g. lambda t: t.nCCDL
+    name: str
 
 
 @dataclass(frozen=True)
@@ -67,6 +82,7 @@ class CommandFacts:
     bus: int = BUS_NONE
     bank_read: bool = False  # reads the bank array: nRTP runs from it to a precharge
     rcd: str = ""  # the ACT -> this command timing (config field name), for commands that need a row
+    rules: tuple[Rule, ...] = ()  # timing rules of its own (the built-in commands' are in timing.py)
 
 
 _ROWREAD = {"needs_row": True, "bank_read": True}
@@ -104,15 +120,53 @@ def commands_where(**facts) -> tuple[Cmd, ...]:
     return tuple(c for c in Cmd if all(getattr(TABLE[c], k) == v for k, v in facts.items()))
 
 
-TOUCH = {c: f.touch for c, f in TABLE.items()}
-MODE = {c: f.mode for c, f in TABLE.items()}
-OPENS = frozenset(commands_where(opens=True))
-CLOSES = frozenset(commands_where(closes=True))
-NEEDS_OPEN_ROW = frozenset(commands_where(needs_row=True))
-# Column commands: the row-access ones plus the register-mode ones.
-COLUMN = NEEDS_OPEN_ROW | frozenset(commands_where(mode=MODE_REG))
-# Commands whose log entry names a row: row openers and row-access column commands.
-ROW_IN_LOG = OPENS | NEEDS_OPEN_ROW
+def _derive() -> None:
+    """The command families other modules import, read off TABLE (again after `register`)."""
+    global N_CMDS, CMD_NAMES, TOUCH, MODE, OPENS, CLOSES, NEEDS_OPEN_ROW, COLUMN, ROW_IN_LOG
+    N_CMDS = len(Cmd)
+    CMD_NAMES = tuple(c.name for c in Cmd)
+    TOUCH = {c: f.touch for c, f in TABLE.items()}
+    MODE = {c: f.mode for c, f in TABLE.items()}
+    OPENS = frozenset(commands_where(opens=True))
+    CLOSES = frozenset(commands_where(closes=True))
+    NEEDS_OPEN_ROW = frozenset(commands_where(needs_row=True))
+    # Column commands: the row-access ones plus the register-mode ones.
+    COLUMN = NEEDS_OPEN_ROW | frozenset(commands_where(mode=MODE_REG))
+    # Commands whose log entry names a row: row openers and row-access column commands.
+    ROW_IN_LOG = OPENS | NEEDS_OPEN_ROW
+
+
+_derive()
+# Modules that read the command set when they are imported (a command registered later would be missing
+# from their arrays and families).
+READERS = ("simulator.dram.timing", "simulator.dram.requests", "simulator.dram.fast", "simulator.dram.reference",
+           "simulator.dram.checker", "simulator.dram.log")
+
+
+def register(name: str, facts: CommandFacts) -> Cmd:
+    """Add a command to the set: it gets the next id, `facts` become its TABLE row, and every family,
+    array and rule the engines and the checker derive from the table includes it. Call it before any of
+    `READERS` is imported (a plug-in module imported first, or a fresh process)."""
+    global Cmd
+    early = [m for m in READERS if m in sys.modules]
+    if early:
+        raise RuntimeError(f"register({name!r}) must run before {', '.join(early)} is imported: those modules read "
+                           "the command set at import")
+    if name in Cmd.__members__:
+        raise ValueError(f"command {name!r} already exists")
+    names = [r.prev for r in facts.rules] + [r.next for r in facts.rules]
+    unknown = sorted({n for n in names if n != name and n not in Cmd.__members__})
+    if unknown:
+        raise ValueError(f"rules of {name!r} name unknown commands: {', '.join(unknown)}")
+    old = Cmd
+    Cmd = IntEnum("Cmd", [(c.name, c.value) for c in old] + [(name, len(old))])
+    Cmd.__module__ = __name__
+    rows = {Cmd(int(c)): f for c, f in TABLE.items()}  # the same dict object: importers keep seeing it
+    TABLE.clear()
+    TABLE.update(rows)
+    TABLE[Cmd[name]] = facts
+    _derive()
+    return Cmd[name]
 
 
 def bank_mask(cmd: int, bank: int, banks: int, banks_per_group: int) -> int:

@@ -25,6 +25,7 @@ from simulator.dram.commands import (
     CCD_READ,
     CCD_WRITE,
     N_CMDS,
+    TABLE,
     Cmd,
     commands_where,
 )
@@ -71,13 +72,8 @@ def build_constraints(t: Timing) -> tuple[Constraint, ...]:
         (ACTS, ACTS, SCOPE_BANK, t.nRC, "nRC"),
         (ACTS, PRES, SCOPE_BANK, t.nRAS, "nRAS"),
         (PRES, ACTS, SCOPE_BANK, t.nRP, "nRP"),
-        (ACTS, (C.RD,), SCOPE_BANK, t.nRCDRD, "nRCDRD"),
-        (ACTS, (C.WR, C.WRA16), SCOPE_BANK, t.nRCDWR, "nRCDWR"),
-        (ACTS, (C.MAC, C.MAC16), SCOPE_BANK, t.nRCDRDMAC, "nRCDRDMAC"),
-        (ACTS, (C.EWMUL16,), SCOPE_BANK, t.nRCDEWMUL, "nRCDEWMUL"),
-        (ACTS, (C.AF16,), SCOPE_BANK, t.nRCDRDAF, "nRCDRDAF"),
-        (ACTS, (C.RDCP,), SCOPE_BANK, t.nRCDRDCP, "nRCDRDCP"),
-        (ACTS, (C.WRCP,), SCOPE_BANK, t.nRCDWRCP, "nRCDWRCP"),
+        # activate to column command: each row-access command's own nRCD* (its `rcd` in the command table)
+        *((ACTS, (c,), SCOPE_BANK, getattr(t, TABLE[c].rcd), TABLE[c].rcd) for c in commands_where(needs_row=True)),
         (BANK_READS, PRES, SCOPE_BANK, t.nRTP, "nRTP"),
         ((C.WR, C.WRCP), PRES, SCOPE_BANK, t.nCWL + t.nBL + t.nWR, "nCWL+nBL+nWR"),
         ((C.EWMUL16,), PRES, SCOPE_BANK, t.nCWL + t.nWR, "nCWL+nWR"),
@@ -111,6 +107,9 @@ def build_constraints(t: Timing) -> tuple[Constraint, ...]:
         ((C.WRMAC16,), (C.RD, C.RDMAC16, C.RDAF16), SCOPE_GROUP, t.nCWLREG + t.nBL + t.nWTRL, "nWTRL"),
         # --- mode switch: nothing but the TMOD's own delay follows a TMOD (docs/aim-device.md rule 5) ---
         ((C.TMOD,), DRAM_CMDS, SCOPE_CHANNEL, t.nMODCH, "nMODCH"),
+        # --- rules that come with a command (commands.Rule: a command added with commands.register) ---
+        *(((Cmd[r.prev],), (Cmd[r.next],), SCOPE_NAMES.index(r.scope), r.cycles(t), r.name)
+          for c in Cmd for r in TABLE[c].rules),
     ]
     out = []
     for prevs, nexts, scope, cycles, rule in rules:
