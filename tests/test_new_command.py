@@ -3,8 +3,8 @@
 A toy all-bank command TOY16 (reads the open row of every bank like MAC16, needs nRCDRDMAC after an ACT16,
 and has a timing rule of its own, nTOY = 4 x nCCDL between two TOY16s in a channel) is added with
 `commands.register`; its semantics is one decode row (`requests.DECODE`: MAC_ABK now issues TOY16 instead
-of MAC16). Nothing in timing.py, fast.py, reference.py or checker.py is touched, yet both engines schedule it
-by the new rule and the checker enforces it. The registration must precede the engines' import, so the
+of MAC16). Nothing in timing.py, fast.py, reference.py, checker.py or energy.py is touched, yet both engines schedule
+it by the new rule, the checker enforces it and the energy model costs it. The registration must precede the engines' import, so the
 scenario runs in a fresh interpreter.
 
 Cycle count by hand (aim_gddr6 preset, one channel: nRCDRDMAC = 56, nCCDS = nCCDL = 2, so nTOY = 8; TOY16
@@ -24,12 +24,13 @@ import textwrap
 SCENARIO = textwrap.dedent('''
     import json
     from simulator.dram import commands
-    from simulator.dram.commands import CCD_READ, TOUCH_ALL, CommandFacts, Rule
+    from simulator.dram.commands import CCD_READ, TOUCH_ALL, CommandFacts, Energy, Rule
 
-    # --- the table: the command's facts and its own timing rule ---
+    # --- the table: the command's facts, its own timing rule and its energy recipe ---
     TOY = commands.register("TOY16", CommandFacts(
         TOUCH_ALL, needs_row=True, bank_read=True, ccd=CCD_READ, rcd="nRCDRDMAC",
-        rules=(Rule("TOY16", "TOY16", "channel", lambda t: 4 * t.nCCDL, "nTOY"),)))
+        rules=(Rule("TOY16", "TOY16", "channel", lambda t: 4 * t.nCCDL, "nTOY"),),
+        energy=Energy("dram_mac", lambda e: e.banks * e.local * e.rd)))  # a row read in every bank
 
     # --- its semantics: which request issues it ---
     from simulator.dram import requests
@@ -61,6 +62,8 @@ SCENARIO = textwrap.dedent('''
     cols = list(zip(*[(cy, chn, ids[nm], bk, rw) for cy, chn, nm, bk, rw in bad]))
     injected = check_log(CommandLog(*(np.array(v, np.int64) for v in cols)), cfg)
     requests.DECODE[Op.MAC_ABK] = before
+    from simulator import energy
+    table = energy.load_energy_table(energy.SHIPPED_TABLE)
     mac = run_reference(prog, cfg, keep_log=True)
     print(json.dumps({
         "toy_id": int(TOY), "n_cmds": commands.N_CMDS,
@@ -68,7 +71,8 @@ SCENARIO = textwrap.dedent('''
         "same_log": fast_log.log.rows() == rows, "rows": rows,
         "fast_counts": int(fast.counts[0, TOY]), "ref_counts": int(ref.counts[0, TOY]),
         "clean": [str(v) for v in check_log(ref.log, cfg)], "injected": [v.rule for v in injected],
-        "mac": mac.cycles,
+        "mac": mac.cycles, "toy_pj": table.e_cmd_pj["TOY16"], "af16_pj": table.e_cmd_pj["AF16"],
+        "toy_component": energy.COMPONENT_OF_COMMAND["TOY16"],
     }))
 ''')
 
@@ -86,6 +90,8 @@ def test_toy_command_from_table_and_semantics_only():
     assert res["clean"] == []
     assert res["injected"] == ["nTOY"]  # the checker enforces the command's own rule, and nothing else broke
     assert res["mac"] == 65  # the unpatched decode: MAC16 at the column spacing
+    # its energy recipe reaches the energy model (the same recipe as AF16's, so the same energy)
+    assert res["toy_component"] == "dram_mac" and res["toy_pj"] == res["af16_pj"] > 0
 
 
 def test_register_refuses_after_the_engines_read_the_table():

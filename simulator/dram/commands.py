@@ -71,6 +71,35 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class EnergyTerms:
+    """The per-operation energies (pJ) a command's energy is built from, derived from datasheet currents by
+    simulator/energy.py (docs/energy.md): one bank's activate / precharge, one 32 B column read / write,
+    one all-bank refresh, one bf16 MAC / multiply, one TMOD; `local` is the in-bank fraction of a column
+    access, `lanes` the MACs per bank."""
+
+    act: float
+    pre: float
+    rd: float
+    wr: float
+    ref: float
+    mac: float
+    mul: float
+    tmod: float
+    banks: int
+    lanes: int
+    local: float
+
+
+@dataclass(frozen=True)
+class Energy:
+    """A command's energy recipe: the report component it counts towards (simulator/energy.py COMPONENTS)
+    and its energy per channel that executes it, from `EnergyTerms`."""
+
+    component: str
+    pj: Callable  # EnergyTerms -> float
+
+
+@dataclass(frozen=True)
 class CommandFacts:
     touch: int
     mode: int = MODE_BANK
@@ -83,34 +112,55 @@ class CommandFacts:
     bank_read: bool = False  # reads the bank array: nRTP runs from it to a precharge
     rcd: str = ""  # the ACT -> this command timing (config field name), for commands that need a row
     rules: tuple[Rule, ...] = ()  # timing rules of its own (the built-in commands' are in timing.py)
+    energy: Energy | None = None  # None: a command without a recipe cannot be costed (energy.py says so)
 
 
 _ROWREAD = {"needs_row": True, "bank_read": True}
+# Energy recipes (docs/energy.md; the arithmetic with the shipped numbers is there)
+_ACT_PRE, _MAC, _COLUMN, _BUFFER, _REFRESH = "dram_act_pre", "dram_mac", "dram_column", "dram_buffer", "dram_refresh"
 TABLE: dict[Cmd, CommandFacts] = {
-    Cmd.ACT: CommandFacts(TOUCH_BANK, opens=True),
-    Cmd.PRE: CommandFacts(TOUCH_BANK, precharges=True, closes=True),
-    Cmd.PREA: CommandFacts(TOUCH_ALL, precharges=True, closes=True),
-    Cmd.RD: CommandFacts(TOUCH_BANK, ccd=CCD_READ, bus=BUS_TO_HOST, rcd="nRCDRD", **_ROWREAD),
-    Cmd.WR: CommandFacts(TOUCH_BANK, needs_row=True, ccd=CCD_WRITE, bus=BUS_FROM_HOST, rcd="nRCDWR"),
-    Cmd.REFab: CommandFacts(TOUCH_ALL, closes=True),
-    Cmd.REFpb: CommandFacts(TOUCH_BANK),
-    Cmd.ACT4: CommandFacts(TOUCH_GROUP, opens=True),
-    Cmd.PRE4: CommandFacts(TOUCH_GROUP, precharges=True, closes=True),
-    Cmd.ACT16: CommandFacts(TOUCH_ALL, opens=True),
-    Cmd.MAC: CommandFacts(TOUCH_BANK, ccd=CCD_READ, rcd="nRCDRDMAC", **_ROWREAD),
-    Cmd.MAC16: CommandFacts(TOUCH_ALL, ccd=CCD_READ, rcd="nRCDRDMAC", **_ROWREAD),
-    Cmd.AF16: CommandFacts(TOUCH_ALL, needs_row=True, rcd="nRCDRDAF"),
-    Cmd.EWMUL16: CommandFacts(TOUCH_ALL, needs_row=True, ccd=CCD_GROUP_BOTH, rcd="nRCDEWMUL"),
-    Cmd.RDCP: CommandFacts(TOUCH_BANK, ccd=CCD_READ, rcd="nRCDRDCP", **_ROWREAD),
-    Cmd.WRCP: CommandFacts(TOUCH_BANK, needs_row=True, ccd=CCD_WRITE, rcd="nRCDWRCP"),
-    Cmd.WRGB: CommandFacts(TOUCH_NONE, MODE_REG, ccd=CCD_WRITE, bus=BUS_FROM_HOST),
-    Cmd.RDMAC16: CommandFacts(TOUCH_ALL, MODE_REG, ccd=CCD_READ, bus=BUS_TO_HOST),
-    Cmd.RDAF16: CommandFacts(TOUCH_ALL, MODE_REG, ccd=CCD_READ, bus=BUS_TO_HOST),
-    Cmd.WRMAC16: CommandFacts(TOUCH_ALL, MODE_REG, ccd=CCD_WRITE, bus=BUS_FROM_HOST),
-    Cmd.WRA16: CommandFacts(TOUCH_ALL, closes=True, needs_row=True, ccd=CCD_WRITE, bus=BUS_FROM_HOST, rcd="nRCDWR"),
-    Cmd.TMOD: CommandFacts(TOUCH_NONE, MODE_ANY),
-    Cmd.SYNC: CommandFacts(TOUCH_NONE, MODE_ANY),
-    Cmd.EOC: CommandFacts(TOUCH_NONE, MODE_ANY),
+    Cmd.ACT: CommandFacts(TOUCH_BANK, opens=True, energy=Energy(_ACT_PRE, lambda e: e.act)),
+    Cmd.PRE: CommandFacts(TOUCH_BANK, precharges=True, closes=True, energy=Energy(_ACT_PRE, lambda e: e.pre)),
+    Cmd.PREA: CommandFacts(TOUCH_ALL, precharges=True, closes=True,
+                           energy=Energy(_ACT_PRE, lambda e: e.banks * e.pre)),
+    Cmd.RD: CommandFacts(TOUCH_BANK, ccd=CCD_READ, bus=BUS_TO_HOST, rcd="nRCDRD", **_ROWREAD,
+                         energy=Energy(_COLUMN, lambda e: e.rd)),
+    Cmd.WR: CommandFacts(TOUCH_BANK, needs_row=True, ccd=CCD_WRITE, bus=BUS_FROM_HOST, rcd="nRCDWR",
+                         energy=Energy(_COLUMN, lambda e: e.wr)),
+    Cmd.REFab: CommandFacts(TOUCH_ALL, closes=True, energy=Energy(_REFRESH, lambda e: e.ref)),
+    Cmd.REFpb: CommandFacts(TOUCH_BANK, energy=Energy(_REFRESH, lambda e: e.ref / e.banks)),
+    Cmd.ACT4: CommandFacts(TOUCH_GROUP, opens=True, energy=Energy(_ACT_PRE, lambda e: 4 * e.act)),
+    Cmd.PRE4: CommandFacts(TOUCH_GROUP, precharges=True, closes=True, energy=Energy(_ACT_PRE, lambda e: 4 * e.pre)),
+    Cmd.ACT16: CommandFacts(TOUCH_ALL, opens=True, energy=Energy(_ACT_PRE, lambda e: e.banks * e.act)),
+    Cmd.MAC: CommandFacts(TOUCH_BANK, ccd=CCD_READ, rcd="nRCDRDMAC", **_ROWREAD,
+                          energy=Energy(_MAC, lambda e: e.local * e.rd + e.lanes * e.mac)),
+    Cmd.MAC16: CommandFacts(TOUCH_ALL, ccd=CCD_READ, rcd="nRCDRDMAC", **_ROWREAD,
+                            energy=Energy(_MAC, lambda e: e.banks * (e.local * e.rd + e.lanes * e.mac))),
+    # AF16: the look-up-table row read in every bank
+    Cmd.AF16: CommandFacts(TOUCH_ALL, needs_row=True, rcd="nRCDRDAF",
+                           energy=Energy(_MAC, lambda e: e.banks * e.local * e.rd)),
+    Cmd.EWMUL16: CommandFacts(TOUCH_ALL, needs_row=True, ccd=CCD_GROUP_BOTH, rcd="nRCDEWMUL",
+                              energy=Energy(_MAC, lambda e: e.banks * (e.local * e.rd + e.lanes * e.mul))),
+    # bank <-> global buffer: array and global data path
+    Cmd.RDCP: CommandFacts(TOUCH_BANK, ccd=CCD_READ, rcd="nRCDRDCP", **_ROWREAD, energy=Energy(_COLUMN, lambda e: e.rd)),
+    Cmd.WRCP: CommandFacts(TOUCH_BANK, needs_row=True, ccd=CCD_WRITE, rcd="nRCDWRCP",
+                           energy=Energy(_COLUMN, lambda e: e.wr)),
+    # external bus <-> buffer / accumulators: the global data path only
+    Cmd.WRGB: CommandFacts(TOUCH_NONE, MODE_REG, ccd=CCD_WRITE, bus=BUS_FROM_HOST,
+                           energy=Energy(_BUFFER, lambda e: (1 - e.local) * e.wr)),
+    Cmd.RDMAC16: CommandFacts(TOUCH_ALL, MODE_REG, ccd=CCD_READ, bus=BUS_TO_HOST,
+                              energy=Energy(_BUFFER, lambda e: (1 - e.local) * e.rd)),
+    Cmd.RDAF16: CommandFacts(TOUCH_ALL, MODE_REG, ccd=CCD_READ, bus=BUS_TO_HOST,
+                             energy=Energy(_BUFFER, lambda e: (1 - e.local) * e.rd)),
+    Cmd.WRMAC16: CommandFacts(TOUCH_ALL, MODE_REG, ccd=CCD_WRITE, bus=BUS_FROM_HOST,
+                              energy=Energy(_BUFFER, lambda e: (1 - e.local) * e.wr)),
+    # WRA16: a write into every bank, the data over the global path once, then the auto-precharge
+    Cmd.WRA16: CommandFacts(TOUCH_ALL, closes=True, needs_row=True, ccd=CCD_WRITE, bus=BUS_FROM_HOST, rcd="nRCDWR",
+                            energy=Energy(_COLUMN, lambda e: e.banks * e.local * e.wr + (1 - e.local) * e.wr
+                                          + e.banks * e.pre)),
+    Cmd.TMOD: CommandFacts(TOUCH_NONE, MODE_ANY, energy=Energy(_BUFFER, lambda e: e.tmod)),
+    Cmd.SYNC: CommandFacts(TOUCH_NONE, MODE_ANY, energy=Energy(_BUFFER, lambda e: 0.0)),  # no DRAM command
+    Cmd.EOC: CommandFacts(TOUCH_NONE, MODE_ANY, energy=Energy(_BUFFER, lambda e: 0.0)),
 }
 assert set(TABLE) == set(Cmd)
 
@@ -140,7 +190,7 @@ _derive()
 # Modules that read the command set when they are imported (a command registered later would be missing
 # from their arrays and families).
 READERS = ("simulator.dram.timing", "simulator.dram.requests", "simulator.dram.fast", "simulator.dram.reference",
-           "simulator.dram.checker", "simulator.dram.log")
+           "simulator.dram.checker", "simulator.dram.log", "simulator.energy")
 
 
 def register(name: str, facts: CommandFacts) -> Cmd:
