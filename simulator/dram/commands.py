@@ -218,15 +218,3 @@ def register(name: str, facts: CommandFacts) -> Cmd:
     _derive()
     return Cmd[name]
 
-
-def bank_mask(cmd: int, bank: int, banks: int, banks_per_group: int) -> int:
-    """Bit mask of the banks `cmd` touches when addressed at `bank` (bank-group commands: its group)."""
-    kind = TOUCH[Cmd(cmd)]
-    if kind == TOUCH_NONE:
-        return 0
-    if kind == TOUCH_ALL:
-        return (1 << banks) - 1
-    if kind == TOUCH_GROUP:
-        g = bank // banks_per_group
-        return ((1 << banks_per_group) - 1) << (g * banks_per_group)
-    return 1 << bank
