@@ -17,7 +17,8 @@ Derived DRAM energies (per x16 channel; `docs/energy.md` shows the arithmetic wi
     e_wr_col_pj   = (IDD4W - IDD3N) * VDD * tBURST      one 32 B column write
     e_ref_pj      = (IDD5B - IDD3N) * VDD * tRFC        one all-bank refresh
     p_act_bg_mw   = IDD3N * VDD,   p_pre_bg_mw = IDD2N * VDD
-AiM commands are built from these (`local` = the fraction of a column access spent inside the bank,
+Each command's energy is built from these by its recipe in the command table (simulator/dram/commands.py,
+`CommandFacts.energy`), listed here (`local` = the fraction of a column access spent inside the bank,
 array + bank sense amplifiers + column decode, before the global data path; `lanes` = bf16 MACs per bank):
     ACT16 = banks * e_act            PREA = banks * e_pre            ACT4 / PRE4 = 4 * e_act / 4 * e_pre
     MAC16 = banks * (local * e_rd_col + lanes * e_mac_bf16)         MAC = local * e_rd_col + lanes * e_mac
@@ -46,27 +47,15 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from simulator.dram.commands import CMD_NAMES, TABLE, Cmd, EnergyTerms
 from simulator.errors import PimsimError
 
 SHIPPED_TABLE = Path(__file__).resolve().parents[1] / "arch_configs" / "energy_gddr6_aim.yaml"
 
-#: DRAM command names `EnergyInputs.commands` may contain (simulator.dram.commands.CMD_NAMES)
-DRAM_COMMANDS: tuple[str, ...] = (
-    "ACT", "PRE", "PREA", "RD", "WR", "REFab", "REFpb", "ACT4", "PRE4", "ACT16", "MAC", "MAC16", "AF16",
-    "EWMUL16", "RDCP", "WRCP", "WRGB", "RDMAC16", "RDAF16", "WRMAC16", "WRA16", "TMOD", "SYNC", "EOC",
-)
-
-#: breakdown components, in report order; which DRAM commands feed each
-COMPONENT_OF_COMMAND: dict[str, str] = {
-    "ACT": "dram_act_pre", "PRE": "dram_act_pre", "PREA": "dram_act_pre", "ACT4": "dram_act_pre",
-    "PRE4": "dram_act_pre", "ACT16": "dram_act_pre",
-    "MAC": "dram_mac", "MAC16": "dram_mac", "AF16": "dram_mac", "EWMUL16": "dram_mac",
-    "RD": "dram_column", "WR": "dram_column", "RDCP": "dram_column", "WRCP": "dram_column",
-    "WRA16": "dram_column",
-    "WRGB": "dram_buffer", "WRMAC16": "dram_buffer", "RDMAC16": "dram_buffer", "RDAF16": "dram_buffer",
-    "TMOD": "dram_buffer", "SYNC": "dram_buffer", "EOC": "dram_buffer",
-    "REFab": "dram_refresh", "REFpb": "dram_refresh",
-}
+#: DRAM command names `EnergyInputs.commands` may contain, and the breakdown component each feeds: both
+#: read off the command table (simulator/dram/commands.py `TABLE`, each command's `energy` recipe)
+DRAM_COMMANDS: tuple[str, ...] = CMD_NAMES
+COMPONENT_OF_COMMAND: dict[str, str] = {c.name: TABLE[c].energy.component for c in Cmd if TABLE[c].energy}
 COMPONENTS: tuple[str, ...] = (
     "dram_act_pre", "dram_mac", "dram_column", "dram_buffer", "dram_refresh", "dram_background",
     "link_io", "asic_ops", "asic_active", "asic_leakage",
@@ -311,21 +300,13 @@ def build_table(cfg: EnergyConfig) -> EnergyTable:
     e_ref = (idd5b - idd3n) * vdd * d.t_rfc_ns.value
     e_mac, e_mul = p.e_mac_bf16_pj.value, p.e_mul_bf16_pj.value
 
-    cmd = {
-        "ACT": e_act, "PRE": e_pre, "ACT4": 4 * e_act, "PRE4": 4 * e_pre,
-        "ACT16": banks * e_act, "PREA": banks * e_pre,
-        "RD": e_rd, "WR": e_wr,
-        "MAC": local * e_rd + lanes * e_mac,
-        "MAC16": banks * (local * e_rd + lanes * e_mac),
-        "AF16": banks * local * e_rd,
-        "EWMUL16": banks * (local * e_rd + lanes * e_mul),
-        "RDCP": e_rd, "WRCP": e_wr,
-        "WRGB": (1 - local) * e_wr, "WRMAC16": (1 - local) * e_wr,
-        "RDMAC16": (1 - local) * e_rd, "RDAF16": (1 - local) * e_rd,
-        "WRA16": banks * local * e_wr + (1 - local) * e_wr + banks * e_pre,
-        "REFab": e_ref, "REFpb": e_ref / banks,
-        "TMOD": d.e_tmod_pj.value, "SYNC": 0.0, "EOC": 0.0,
-    }
+    terms = EnergyTerms(act=e_act, pre=e_pre, rd=e_rd, wr=e_wr, ref=e_ref, mac=e_mac, mul=e_mul,
+                        tmod=d.e_tmod_pj.value, banks=banks, lanes=lanes, local=local)
+    missing = [c.name for c in Cmd if TABLE[c].energy is None]
+    if missing:
+        raise PimsimError(f"command {missing[0]}: no energy recipe; give it one in the command table "
+                          "(simulator/dram/commands.py, CommandFacts.energy)")
+    cmd = {c.name: TABLE[c].energy.pj(terms) for c in Cmd}
     assert set(cmd) == set(DRAM_COMMANDS)
     a = cfg.asic
     if not a.e_op_pj:

@@ -23,7 +23,7 @@ from simulator.system.engine import SystemEngine
 from simulator.system.floor import floor_cycles, floor_terms, token_floor_cycles
 from simulator.system.program import from_rows
 from simulator.trace import derive_trace
-from simulator.trace.isr import IsrProgram, Op, parse_isr
+from simulator.trace.isr import Op, parse_isr
 from simulator.trace.zoo import MODEL_ZOO
 from replay_check import assert_fast_equals_reference
 
@@ -38,11 +38,6 @@ def _toy(sets):
     return arch, m, SystemEngine(arch, m)
 
 
-def _isr(prog, channels):
-    return IsrProgram(prog.op, prog.opsize, prog.mask.astype(np.uint64), prog.bank, prog.row,
-                      np.zeros(len(prog), np.int64), channels, "<test>")
-
-
 # ------------------------------------------------------------------------------------------ V append
 
 
@@ -52,8 +47,8 @@ def _append_counts(sets, ctx):
     prog = m._append_rel(ctx)
     eoc = from_rows([(Op.EOC, 0, m.full, 0, 0)])
     full = from_rows(np.concatenate([np.column_stack([p.op, p.opsize, p.mask, p.bank, p.row]) for p in (prog, eoc)]))
-    ref = run_reference(_isr(full, 2), arch, keep_log=True)
-    fast = run_fast(_isr(full, 2), arch, keep_log=True)
+    ref = run_reference(full, arch, keep_log=True)
+    fast = run_fast(full, arch, keep_log=True)
     assert fast.cycles == ref.cycles and fast.log.rows() == ref.log.rows()
     assert check_log(ref.log, arch) == []
     tot = ref.counts.sum(axis=0)
@@ -206,7 +201,7 @@ def test_random_programs_engines_and_checker_agree(seed, n, switch, refresh):
     read-out mode switches: both engines give the same log, the checker finds nothing."""
     cfg = load_arch("aim_gddr6", ["organisation.channels=3", f"organisation.readout_mode_switch={str(switch).lower()}",
                                   f"refresh.enabled={str(refresh).lower()}", "timing.nREFI=500"])
-    prog = _isr(_random_program(random.Random(seed), 3, n), 3)
+    prog = _random_program(random.Random(seed), 3, n)
     ref, fast = run_reference(prog, cfg, keep_log=True), run_fast(prog, cfg, keep_log=True)
     assert fast.cycles == ref.cycles and fast.log.rows() == ref.log.rows()
     assert check_log(ref.log, cfg) == []

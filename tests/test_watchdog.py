@@ -14,7 +14,8 @@ import pytest
 
 from simulator.config import load_arch
 from simulator.dram.commands import Cmd
-from simulator.dram.isa import IsrProgram, Op
+from simulator.dram.isa import Op
+from simulator.dram.program import Program
 from simulator.dram.replay import replay
 
 TRACES = Path(__file__).parent / "data" / "aim_oracle" / "traces"
@@ -70,7 +71,7 @@ def test_refresh_catch_up_after_idle_is_not_a_stall():
     rows = [(Op.DELAY, 20_000, 0), (Op.MAC_ABK, 64, 3), (Op.RD_MAC, 0, 3), (Op.MAC_ABK, 64, 3), (Op.EOC, 0, 3)]
     op, opsize, mask = (np.array(c, np.int64) for c in zip(*rows))
     zeros = np.zeros(len(rows), np.int64)
-    prog = IsrProgram(op, opsize, mask.astype(np.uint64), zeros, zeros, zeros, 2, "<test>")
+    prog = Program(op, opsize, mask, zeros, zeros, source="<test>")
     fast = replay(prog, cfg, engine="fast")
     ref = replay(prog, cfg, engine="reference")
     assert fast.cycles == ref.cycles > 20_000 + 49 * cfg.timing.nRFC

@@ -11,7 +11,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from simulator.dram.commands import CCD_GROUP_BOTH, CCD_READ, CCD_WRITE, MODE_REG, TABLE, TOUCH_ALL, Cmd, commands_where
+from simulator.dram.commands import (
+    CCD_GROUP_BOTH,
+    CCD_READ,
+    CCD_WRITE,
+    MODE_REG,
+    TABLE,
+    TOUCH_ALL,
+    TOUCH_GROUP,
+    TOUCH_NONE,
+    Cmd,
+    commands_where,
+)
 from simulator.dram.log import CommandLog
 
 if TYPE_CHECKING:  # type hints only: importing the schema builds pydantic models
@@ -23,6 +34,8 @@ NEG = -(10**12)
 # are this module's own code over those facts.
 _REG_CMDS = {c.name for c in commands_where(mode=MODE_REG)}
 _ALL_BANK = {c.name for c in Cmd if TABLE[c].touch == TOUCH_ALL}
+_GROUP = {c.name for c in Cmd if TABLE[c].touch == TOUCH_GROUP}
+_NO_BANK = {c.name for c in Cmd if TABLE[c].touch == TOUCH_NONE}
 _ACTS = {c.name for c in commands_where(opens=True)}
 _PRES = {c.name for c in commands_where(precharges=True)}
 _NEED_ROW = {c.name for c in commands_where(needs_row=True)}
@@ -35,6 +48,9 @@ _BANK_READS = {c.name for c in commands_where(bank_read=True)}
 _CCDS_DIR = {c.name: "r" if TABLE[c].ccd == CCD_READ else "w" for c in Cmd if TABLE[c].ccd in (CCD_READ, CCD_WRITE)}
 _CCDL_DIRS = {**{k: (v,) for k, v in _CCDS_DIR.items()},
               **{c.name: ("r", "w") for c in commands_where(ccd=CCD_GROUP_BOTH)}}
+# Rules that come with a command (commands.Rule), checked against this module's own issue history.
+_OWN_RULES = tuple(r for c in Cmd for r in TABLE[c].rules)
+_OWN_PREV = {r.prev for r in _OWN_RULES}
 
 
 @dataclass(frozen=True)
@@ -65,6 +81,7 @@ class _Chan:
         self.c_act = self.c_rd = self.c_rdreg = self.c_wr = self.c_wrreg = NEG
         self.c_busrd = self.c_buswr = NEG
         self.acts: list[int] = []
+        self.own: dict[tuple[str, str, int], int] = {}  # (command, scope, bank / group / 0) -> last issue
 
 
 def check_log(log: CommandLog, cfg: ArchConfig, first_only: bool = False,
@@ -82,10 +99,10 @@ def check_log(log: CommandLog, cfg: ArchConfig, first_only: bool = False,
             continue
         if name in _ALL_BANK:
             banks = list(range(nb))
-        elif name in ("ACT4", "PRE4"):
+        elif name in _GROUP:
             g0 = bank // bpg
             banks = list(range(g0 * bpg, (g0 + 1) * bpg))
-        elif name in ("WRGB", "TMOD"):
+        elif name in _NO_BANK:
             banks = []
         else:
             banks = [bank]
@@ -159,6 +176,13 @@ def check_log(log: CommandLog, cfg: ArchConfig, first_only: bool = False,
             gap(st.c_rd, t.nCL + t.nBL + 3 - cwl + t.nWPRE, "nRTW", "RD")
             gap(st.c_rdreg, t.nCLREG + t.nBL + 3 - cwl + t.nWPRE, "nRTW", "RDMAC16/RDAF16")
 
+        for r in _OWN_RULES:
+            if r.next == name:
+                where = {"bank": banks, "bankgroup": groups, "channel": [0]}[r.scope]
+                for w in where:
+                    gap(st.own.get((r.prev, r.scope, w), NEG), r.cycles(t), r.name,
+                        f"{r.prev} ({r.scope} {w})" if r.scope != "channel" else r.prev)
+
         if found:
             out.extend(found if every_rule else found[:1])
             if first_only:
@@ -166,6 +190,10 @@ def check_log(log: CommandLog, cfg: ArchConfig, first_only: bool = False,
 
         # --- update history ---
         st.last_cycle = cycle
+        if name in _OWN_PREV:
+            for scope, where in (("bank", banks), ("bankgroup", groups), ("channel", [0])):
+                for w in where:
+                    st.own[(name, scope, w)] = cycle
         if name == "TMOD":
             st.tmod = cycle
             st.mode = "register" if st.mode == "bank" else "bank"

@@ -20,25 +20,58 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from simulator.dram.commands import CLOSES, N_CMDS, OPENS, ROW_IN_LOG, TOUCH, TOUCH_ALL, Cmd
-from simulator.dram.isa import IsrProgram, Op
+from simulator.dram.commands import (
+    CLOSES,
+    MODE_ANY,
+    MODE_BANK,
+    MODE_REG,
+    N_CMDS,
+    OPENS,
+    ROW_IN_LOG,
+    TOUCH,
+    TOUCH_ALL,
+    TOUCH_BANK,
+    TOUCH_GROUP,
+    TOUCH_NONE,
+    Cmd,
+)
+from simulator.dram.isa import Op
 from simulator.dram.log import CommandLog, ReplayResult
 from simulator.dram.memo import RunMemo
+from simulator.dram.program import Program
 from simulator.dram.requests import K_ALLBANK, K_EOC, K_NONE, K_SINGLE, K_SYNC, command_modes, decode_arrays
-from simulator.dram.timing import build_window_rules, refresh_stall_limit, stall_message, timing_arrays
+from simulator.dram.timing import (
+    N_SCOPES,
+    SCOPE_CHANNEL,
+    SCOPE_GROUP,
+    build_window_rules,
+    refresh_stall_limit,
+    stall_message,
+    timing_arrays,
+)
 from simulator.errors import PimsimError
 
 if TYPE_CHECKING:  # type hints only: importing the schema builds pydantic models
     from simulator.config.schema import ArchConfig
 
-_ACT, _PRE, _PREA, _REFAB, _ACT4, _PRE4, _ACT16, _WRA16, _TMOD = (
-    int(Cmd.ACT), int(Cmd.PRE), int(Cmd.PREA), int(Cmd.REFab), int(Cmd.ACT4), int(Cmd.PRE4), int(Cmd.ACT16),
-    int(Cmd.WRA16), int(Cmd.TMOD))
-_EOC, _SYNC = int(Cmd.EOC), int(Cmd.SYNC)
+_ACT, _PRE, _PREA, _REFAB, _ACT16, _TMOD = (
+    int(Cmd.ACT), int(Cmd.PRE), int(Cmd.PREA), int(Cmd.REFab), int(Cmd.ACT16), int(Cmd.TMOD))
 _DELAY = int(Op.DELAY)
-N_REC = 5  # columns of a per-instruction record (REC_* below)
-_TOUCH_ALL = TOUCH_ALL
+N_REC = 5  # columns of a per-instruction record
+REC_ARRIVE, REC_NEXT, REC_DONE_FIRST, REC_DONE_LAST, REC_ISSUE_SUM = range(N_REC)  # documented in `_run`
+SCAL_X, SCAL_CLASSES, SCAL_STALL_CMD, SCAL_STALL_CLASS = range(4)  # the kernel's scalars (`scal`, see `_run`)
+N_LOG = 6  # columns of the class log: LOG_* (and one unused)
+LOG_CYCLE, LOG_CLASS, LOG_CMD, LOG_BANK, LOG_ROW = range(5)
+_LOG_CAPACITY = 1024  # first size of the class log (it doubles when full)
 _FAW_WINDOW = 4  # the kernel keeps the last four activations (nFAW's window, simulator/dram/timing.py)
+_NO_ROW = -1  # open_row of a closed bank; the row of a command that names none
+_ALL_BANKS = -1  # the bank argument of a command that addresses every bank (or none)
+_NO_REQUEST = -1  # last_conv of a queue no request has left yet
+_NO_BURST = -1  # no burst under way (`_run`'s burst_from)
+_NOT_YET = -1  # a cycle still to come (rec's REC_DONE_*, EOC's end), or no stalled command (scal)
+_REFRESH_OFF = np.int64(1) << 61  # ref_due at or past this: refresh disabled (FastState sets 1 << 62)
+_PAST = -(np.int64(1) << 60)  # a cycle long before any other (an empty ring or activation slot)
+_SCOPE_CHANNEL, _SCOPE_GROUP = SCOPE_CHANNEL, SCOPE_GROUP
 # per-command facts from the command table (simulator/dram/commands.py), as arrays the kernel indexes
 _TOUCH = np.array([TOUCH[c] for c in Cmd], dtype=np.int64)
 _IS_OPEN = np.array([c in OPENS for c in Cmd], dtype=np.int64)
@@ -75,10 +108,11 @@ def _rules_csr(gap: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
     ptr = np.zeros(N_CMDS + 1, np.int64)
     rows = []
     for p in range(N_CMDS):
-        for s in range(3):
+        for s in range(N_SCOPES):
             for n in range(N_CMDS):
                 # an all-bank command's bank / group rule never binds if its channel rule is at least as long
-                if gap[s, p, n] > 0 and not (s < 2 and _TOUCH[p] == _TOUCH_ALL and gap[2, p, n] >= gap[s, p, n]):
+                if gap[s, p, n] > 0 and not (s != SCOPE_CHANNEL and _TOUCH[p] == TOUCH_ALL
+                                             and gap[SCOPE_CHANNEL, p, n] >= gap[s, p, n]):
                     rows.append((s, n, gap[s, p, n]))
         ptr[p + 1] = len(rows)
     arr = np.array(rows, dtype=np.int64).reshape(-1, 3)
@@ -88,11 +122,11 @@ def _rules_csr(gap: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
 @_jit(cache=True, error_model="numpy", inline="always")  # inlined: measured 1.75x faster
 def _bank_range(cmd, bank, nb, bpg, touch):
     k = touch[cmd]
-    if k == 0:
+    if k == TOUCH_NONE:
         return 0, 0
-    if k == 3 or bank < 0:
+    if k == TOUCH_ALL or bank == _ALL_BANKS:
         return 0, nb
-    if k == 2:
+    if k == TOUCH_GROUP:
         g = bank // bpg
         return g * bpg, (g + 1) * bpg
     return bank, bank + 1
@@ -123,8 +157,8 @@ def _earliest(k, cmd, bank, st_bank, st_group, st_chan, acts, n_acts, faw, nb, b
                 t = st_bank[k, nb, cmd]
             if st_group[k, ng, cmd] > t:
                 t = st_group[k, ng, cmd]
-    if faw > 0 and is_open[cmd] == 1 and n_acts[k] >= 4:
-        v = acts[k, (n_acts[k] - 4) % 4] + faw
+    if faw > 0 and is_open[cmd] == 1 and n_acts[k] >= _FAW_WINDOW:
+        v = acts[k, (n_acts[k] - _FAW_WINDOW) % _FAW_WINDOW] + faw
         if v > t:
             t = v
     return t
@@ -134,15 +168,210 @@ def _earliest(k, cmd, bank, st_bank, st_group, st_chan, acts, n_acts, faw, nb, b
 def _log_push(lg, nlog, t, k, cmd, bank, row, touch, row_in_log):
     """Append one command to the class log, doubling its capacity when full."""
     if nlog >= lg.shape[0]:
-        grown = np.zeros((2 * lg.shape[0], 6), np.int64)
+        grown = np.zeros((2 * lg.shape[0], N_LOG), np.int64)
         grown[:nlog] = lg[:nlog]
         lg = grown
-    lg[nlog, 0] = t
-    lg[nlog, 1] = k
-    lg[nlog, 2] = cmd
-    lg[nlog, 3] = bank if (touch[cmd] == 1 or touch[cmd] == 2) else -1
-    lg[nlog, 4] = row if row_in_log[cmd] == 1 else -1
+    lg[nlog, LOG_CYCLE] = t
+    lg[nlog, LOG_CLASS] = k
+    lg[nlog, LOG_CMD] = cmd
+    lg[nlog, LOG_BANK] = bank if (touch[cmd] == TOUCH_BANK or touch[cmd] == TOUCH_GROUP) else _ALL_BANKS
+    lg[nlog, LOG_ROW] = row if row_in_log[cmd] == 1 else _NO_ROW
     return lg, nlog + 1
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The kernel. `_run` is the dispatch loop: per instruction, the host-side wait (`_host_wait`) or the split of
+# the channel classes the mask cuts (`_split_class`); then per class the instruction's requests by kind:
+# SYNC / EOC are a handshake (`_handshake`); every other kind is n column requests, each entering the queue,
+# then the first by the general path (the next command picked by kind: `_plan_allbank`, `_plan_single`, or
+# the final command at once for register-mode requests; a due refresh by `_refresh_plan`) and the rest as a
+# burst (`_burst_closed_form`); then the cycle the next instruction may reach the channels (after a blocking
+# read-out: once its data arrived) and the merge of classes that converged (`_merge_classes`).
+# The helpers on the per-request path are inlined (inline="always", as `_earliest` / `_apply`) and take as
+# few arrays as they can: every array argument of an inlined helper is reference-counted (two atomic
+# operations) wherever it is called, which measured 5-18 % of a system run's kernel time when the queue
+# entry, the departure bookkeeping and the class split were helpers too; those stay written out in `_run`.
+# Helpers off that path (`_split_class`, which runs only when a mask cuts a class) are plain calls.
+
+
+@_jit(cache=True, error_model="numpy", inline="always")
+def _host_wait(op, opsize):
+    """Cycles the host spends on an instruction that sends the channels nothing (host-side, or an empty
+    mask): DELAY waits `opsize` cycles, anything else one."""
+    return opsize if (op == _DELAY and opsize > 1) else 1
+
+
+@_jit(cache=True, error_model="numpy")
+def _split_class(k, k2, mask, X, nlog, n_ch, nb, in_cnt, tot_cnt, chan_class, parent, cut, st_bank, st_group,
+                 st_chan, open_row, mode, last_issue, last_done, acts, n_acts, ref_due, ring, nreq, last_conv,
+                 last_leave, counts, open_since, open_cycles, chan_counts, chan_open):
+    """Class k's channels in `mask` become class k2, which starts from k's state; in_cnt / tot_cnt (channels
+    of each class the instruction goes to / in all) follow. Not inlined: splits are rare, and an inlined
+    helper's array arguments cost reference counting wherever it is called from."""
+    _flush(k, X, n_ch, nb, chan_class, counts, open_cycles, open_since, open_row, chan_counts, chan_open)
+    _copy_class(k2, k, st_bank, st_group, st_chan, open_row, mode, last_issue, last_done,
+                acts, n_acts, ref_due, ring, nreq, last_conv, last_leave, counts, open_since, open_cycles)
+    parent[k2] = k
+    cut[k2] = nlog
+    for c in range(n_ch):
+        if chan_class[c] == k and (mask >> c) & 1:
+            chan_class[c] = k2
+    in_cnt[k2] = in_cnt[k]
+    tot_cnt[k2] = in_cnt[k]
+    in_cnt[k] = 0
+
+
+@_jit(cache=True, error_model="numpy", inline="always")
+def _merge_classes(ncls, X, depth, faw, n_ch, nb, chan_class, st_bank, st_group, st_chan, open_row, mode,
+                   last_issue, last_done, acts, n_acts, ref_due, ring, nreq, last_conv, last_leave, counts,
+                   open_since, open_cycles, chan_counts, chan_open):
+    """Merge classes that would behave identically from cycle X on (channels re-synchronised by a blocking
+    read-out); the last class moves into a freed slot. Returns the number of classes."""
+    merged = True
+    while merged and ncls > 1:
+        merged = False
+        for k1 in range(ncls):
+            for k2 in range(k1 + 1, ncls):
+                if _same(k1, k2, X, depth, faw, st_bank, st_group, st_chan, open_row, mode, last_issue,
+                         last_done, acts, n_acts, ref_due, ring, nreq, last_conv, last_leave):
+                    _flush(k1, X, n_ch, nb, chan_class, counts, open_cycles, open_since, open_row,
+                           chan_counts, chan_open)
+                    _flush(k2, X, n_ch, nb, chan_class, counts, open_cycles, open_since, open_row,
+                           chan_counts, chan_open)
+                    last = ncls - 1
+                    for c in range(n_ch):
+                        if chan_class[c] == k2:
+                            chan_class[c] = k1
+                    if k2 != last:
+                        _copy_class(k2, last, st_bank, st_group, st_chan, open_row, mode, last_issue, last_done,
+                                    acts, n_acts, ref_due, ring, nreq, last_conv, last_leave, counts, open_since,
+                                    open_cycles)
+                        for c in range(n_ch):
+                            if chan_class[c] == last:
+                                chan_class[c] = k2
+                    ncls -= 1
+                    merged = True
+                    break
+            if merged:
+                break
+    return ncls
+
+
+@_jit(cache=True, error_model="numpy", inline="always")
+def _handshake(k, X, depth, ring, nreq, last_issue, last_done, last_leave):
+    """SYNC / EOC in class k: it leaves the queue one cycle after the channel's last command (not before it
+    entered), and the channel acknowledges once every command it issued has completed. Returns the cycle
+    of the acknowledgement."""
+    idx = nreq[k]
+    t = X  # it enters the queue when it reaches the channels and a slot is free (docs/aim-device.md rule 3)
+    if idx >= depth and ring[k, (idx - depth) % depth] + 1 > t:
+        t = ring[k, (idx - depth) % depth] + 1
+    if last_issue[k] + 1 > t:
+        t = last_issue[k] + 1
+    last_issue[k] = t
+    ack = t + 1
+    if last_done[k] + 1 > ack:
+        ack = last_done[k] + 1
+    ring[k, idx % depth] = t
+    nreq[k] = idx + 1
+    last_leave[k] = t
+    return ack
+
+
+@_jit(cache=True, error_model="numpy", inline="always")
+def _plan_allbank(k, final, bank, row, nb, open_row, final_bank):
+    """Next command of an all-bank request (MAC_ABK, EWMUL, AF, WR_ABK, COPY_GBBK_AB): PREA if another row is
+    open anywhere, ACT16 if a bank is closed, else its final command on `final_bank` (_ALL_BANKS, or the
+    request's own bank for COPY_GBBK_AB's single-bank WRCP). Returns (command, bank or _ALL_BANKS, row or
+    _NO_ROW)."""
+    other = False
+    closed = False
+    for b in range(nb):
+        r = open_row[k, b]
+        if r == _NO_ROW:
+            closed = True
+        elif r != row:
+            other = True
+    if other:
+        return _PREA, _ALL_BANKS, _NO_ROW
+    if closed:
+        return _ACT16, _ALL_BANKS, row
+    return final, final_bank, row
+
+
+@_jit(cache=True, error_model="numpy", inline="always")
+def _plan_single(k, final, bank, row, open_row):
+    """Next command of a single-bank request (MAC_SBK, the COPYs, conventional RD / WR): PRE if its bank has
+    another row open, ACT if the bank is closed, else its final command."""
+    r = open_row[k, bank]
+    if r != _NO_ROW and r != row:
+        return _PRE, bank, _NO_ROW
+    if r == _NO_ROW:
+        return _ACT, bank, row
+    return final, bank, row
+
+
+@_jit(cache=True, error_model="numpy", inline="always")
+def _refresh_plan(k, e, st_bank, st_group, st_chan, open_row, mode, last_issue, acts, n_acts, ref_due, faw, nb,
+                  bpg, touch, is_open):
+    """A refresh is due before the request's next command could issue: the refresh episode's next command
+    (TMOD back to bank mode, PREA if a row is open, else REFab) and its cycle."""
+    base = ref_due[k]
+    if last_issue[k] + 1 > base:
+        base = last_issue[k] + 1
+    if e > base:
+        base = e
+    anyopen = False
+    for b in range(nb):
+        if open_row[k, b] != _NO_ROW:
+            anyopen = True
+    rc = _PREA if anyopen else _REFAB
+    tr = _earliest(k, rc, _ALL_BANKS, st_bank, st_group, st_chan, acts, n_acts, faw, nb, bpg, touch, is_open)
+    if base > tr:
+        tr = base
+    if mode[k] != MODE_BANK:
+        rc = _TMOD
+    return rc, tr
+
+
+@_jit(cache=True, error_model="numpy", inline="always")
+def _burst_closed_form(k, X, e, idx, remaining, pitch_first, self_gap, depth, ring, ref_due_k):
+    """Requests j.. of a burst (identical row hits after the instruction's first request) in closed form:
+    request j+q issues at t0 + q*gap. Queue entry never binds inside a burst (each entry is at most the
+    previous issue + 1), so only a due refresh cuts it short. Returns how many it settled (0: none, the
+    refresh comes first), the last one's issue cycle and queue entry, and the sum of their issue cycles;
+    it writes their departures into the ring (the caller does the rest of the bookkeeping)."""
+    t0 = pitch_first if pitch_first > e else e
+    m_ok = remaining
+    if ref_due_k < _REFRESH_OFF:
+        if t0 >= ref_due_k:
+            m_ok = 0
+        elif (ref_due_k - 1 - t0) // self_gap + 1 < m_ok:
+            m_ok = (ref_due_k - 1 - t0) // self_gap + 1
+    if m_ok <= 0:
+        return 0, np.int64(0), np.int64(0), np.int64(0)
+    last_i = idx + m_ok - 1
+    el = X
+    ii = last_i - depth
+    if ii >= idx:
+        v = t0 + (ii - idx) * self_gap + 1
+        if v > el:
+            el = v
+    elif ii >= 0:
+        v = ring[k, ii % depth] + 1
+        if v > el:
+            el = v
+    if e > X and e + m_ok - 1 > el:
+        el = e + m_ok - 1
+    q0 = m_ok - depth if m_ok > depth else 0
+    pos = (idx + q0) % depth  # one modulo, then wrap by hand (a division per write is slow)
+    for q in range(q0, m_ok):
+        ring[k, pos] = t0 + q * self_gap
+        pos += 1
+        if pos == depth:
+            pos = 0
+    tl = t0 + (m_ok - 1) * self_gap
+    return m_ok, tl, el, m_ok * t0 + self_gap * (m_ok * (m_ok - 1) // 2)
 
 
 @_jit(cache=True, error_model="numpy")
@@ -153,39 +382,40 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw, 
          last_conv, last_leave, counts, chan_class, parent, cut, scal, open_since, open_cycles, rec,
          chan_counts, chan_open, self_gaps):
     # scal = [X (cycle in which the next instruction reaches the channels), number of channel classes,
-    #         stalled command or -1, its class] (the last two set by the watchdog, which then returns -1)
-    ncls = scal[1]
-    lg = np.zeros((1024 if keep_log else 1, 6), np.int64)  # cycle, class, cmd, bank, row, (unused)
+    #         stalled command or _NOT_YET, its class] (the last two set by the watchdog, which then returns -1)
+    ncls = scal[SCAL_CLASSES]
+    lg = np.zeros((_LOG_CAPACITY if keep_log else 1, N_LOG), np.int64)  # the class log, LOG_* columns
     nlog = 0
     in_cnt = np.zeros(n_ch, np.int64)
     tot_cnt = np.zeros(n_ch, np.int64)
-    X = scal[0]
-    end = np.int64(-1)
+    X = scal[SCAL_X]
+    end = np.int64(_NOT_YET)
 
     # rec[i] (if given, one row per instruction): [cycle it reaches the channels, cycle the next one may,
-    # first and last cycle (over its channels) in which its last request's final command issued, or -1,
+    # first and last cycle (over its channels) in which its last request's final command issued, or _NOT_YET,
     # sum over its channels and requests of the cycles in which their final commands issued]
     recording = rec.shape[0] == ops.shape[0]
     for i in range(ops.shape[0]):
         if recording:
             if i > 0:
-                rec[i - 1, 1] = X
-            rec[i, 0] = X
-            rec[i, 2] = -1
-            rec[i, 3] = -1
-            rec[i, 4] = 0
+                rec[i - 1, REC_NEXT] = X
+            rec[i, REC_ARRIVE] = X
+            rec[i, REC_DONE_FIRST] = _NOT_YET
+            rec[i, REC_DONE_LAST] = _NOT_YET
+            rec[i, REC_ISSUE_SUM] = 0
         op = ops[i]
         kind = dkind[op]
         mask = masks[i]
-        if kind == 0 or mask == 0:
-            X += opsizes[i] if (op == _DELAY and opsizes[i] > 1) else 1  # the host waits opsize cycles
+        if kind == K_NONE or mask == 0:
+            X += _host_wait(op, opsizes[i])
             continue
         n = opsizes[i] if dcolcount[op] == 1 else 1
         final = dcmd[op]
         conv = dconv[op]
         bank = banks[i]
         row = rows[i]
-        # split classes that the mask cuts through
+        final_bank = bank if touch[final] == TOUCH_BANK else _ALL_BANKS  # the bank its final command names
+        # split the classes that the mask cuts through: afterwards each class is wholly in or out
         for k in range(ncls):
             in_cnt[k] = 0
             tot_cnt[k] = 0
@@ -197,28 +427,24 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw, 
         n_old = ncls
         for k in range(n_old):
             if in_cnt[k] > 0 and in_cnt[k] < tot_cnt[k]:
-                _flush(k, X, n_ch, nb, chan_class, counts, open_cycles, open_since, open_row, chan_counts,
-                       chan_open)
-                k2 = ncls
+                _split_class(k, ncls, mask, X, nlog, n_ch, nb, in_cnt, tot_cnt, chan_class, parent, cut, st_bank,
+                             st_group, st_chan, open_row, mode, last_issue, last_done, acts, n_acts, ref_due, ring,
+                             nreq, last_conv, last_leave, counts, open_since, open_cycles, chan_counts, chan_open)
                 ncls += 1
-                _copy_class(k2, k, st_bank, st_group, st_chan, open_row, mode, last_issue, last_done,
-                            acts, n_acts, ref_due, ring, nreq, last_conv, last_leave, counts, open_since, open_cycles)
-                parent[k2] = k
-                cut[k2] = nlog
-                for c in range(n_ch):
-                    if chan_class[c] == k and (mask >> c) & 1:
-                        chan_class[c] = k2
-                in_cnt[k2] = in_cnt[k]
-                tot_cnt[k2] = in_cnt[k]
-                in_cnt[k] = 0
         x_next = np.int64(0)
         for k in range(ncls):
             if in_cnt[k] == 0:
                 continue
-            prev_e = np.int64(-1)
-            t_prev = np.int64(-1)
+            if kind == K_EOC or kind == K_SYNC:
+                ack = _handshake(k, X, depth, ring, nreq, last_issue, last_done, last_leave)
+                if ack > x_next:
+                    x_next = ack
+                continue
+            # --- the instruction's n column requests: the first by the general path, the rest as a burst ---
+            prev_e = np.int64(_NOT_YET)  # queue entry of the instruction's previous request
+            t_prev = np.int64(_NOT_YET)
             issue_sum = np.int64(0)  # of this class's final-command cycles (one channel's worth)
-            burst_from = -1  # index of the request whose final command started the current burst
+            burst_from = _NO_BURST  # index of the request whose final command started the current burst
             pitch_first = np.int64(0)
             self_gap = self_gaps[final]
             e_last = np.int64(0)
@@ -227,83 +453,39 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw, 
             for j in range(n):
                 if j < skip_to:
                     continue  # settled in closed form by the burst below
-                # --- queue entry cycle of this request (docs/aim-device.md rule 3, rule 8) ---
+                # --- queue entry: its slot, once the other queue type's last request has left (docs/aim-device.md
+                # rules 3 and 8), one cycle after the instruction's previous request ---
                 idx = nreq[k]
                 e = X
                 if idx >= depth:
                     v = ring[k, (idx - depth) % depth] + 1
                     if v > e:
                         e = v
-                if kind != K_EOC and kind != K_SYNC and last_conv[k] >= 0 and last_conv[k] != conv:
+                if last_conv[k] != _NO_REQUEST and last_conv[k] != conv:
                     v = last_leave[k] + 1
                     if v > e:
                         e = v
                 if prev_e > X and prev_e + 1 > e:
                     e = prev_e + 1
                 prev_e = e
-                if kind == K_EOC or kind == K_SYNC:
-                    t = e
-                    if last_issue[k] + 1 > t:
-                        t = last_issue[k] + 1
-                    last_issue[k] = t
-                    ack = t + 1
-                    if last_done[k] + 1 > ack:
-                        ack = last_done[k] + 1
-                    ring[k, idx % depth] = t
-                    nreq[k] = idx + 1
-                    last_leave[k] = t
-                    if ack > x_next:
-                        x_next = ack
-                    continue
                 # --- burst path: identical row-hit column command after the instruction's first ---
                 if burst_from >= 0 and not keep_log and j == burst_from + 1:
-                    # Closed form: request j+q issues at t0 + q*gap. Queue entry never binds inside a burst
-                    # (each entry is at most the previous issue + 1), so only refresh can cut it short.
-                    t0 = pitch_first if pitch_first > e else e
-                    m_ok = n - j
-                    if ref_due[k] < (np.int64(1) << 61):
-                        if t0 >= ref_due[k]:
-                            m_ok = 0
-                        elif (ref_due[k] - 1 - t0) // self_gap + 1 < m_ok:
-                            m_ok = (ref_due[k] - 1 - t0) // self_gap + 1
-                    if m_ok > 0:
-                        last_i = idx + m_ok - 1
-                        el = X
-                        ii = last_i - depth
-                        if ii >= idx:
-                            v = t0 + (ii - idx) * self_gap + 1
-                            if v > el:
-                                el = v
-                        elif ii >= 0:
-                            v = ring[k, ii % depth] + 1
-                            if v > el:
-                                el = v
-                        if e > X and e + m_ok - 1 > el:
-                            el = e + m_ok - 1
-                        q0 = m_ok - depth if m_ok > depth else 0
-                        pos = (idx + q0) % depth  # one modulo, then wrap by hand (a division per write is slow)
-                        for q in range(q0, m_ok):
-                            ring[k, pos] = t0 + q * self_gap
-                            pos += 1
-                            if pos == depth:
-                                pos = 0
-                        tl = t0 + (m_ok - 1) * self_gap
-                        counts[k, final] += m_ok
-                        issue_sum += m_ok * t0 + self_gap * (m_ok * (m_ok - 1) // 2)
-                        t_prev = tl
-                        nreq[k] = idx + m_ok
+                    m, tl, el, sum_m = _burst_closed_form(k, X, e, idx, n - j, pitch_first, self_gap, depth, ring,
+                                                          ref_due[k])
+                    if m > 0:
+                        counts[k, final] += m
+                        nreq[k] = idx + m
                         last_leave[k] = tl
                         last_conv[k] = conv
+                        issue_sum += sum_m
+                        t_prev = tl
                         e_last = el
                         t_last = tl
                         prev_e = el
-                        skip_to = j + m_ok
+                        skip_to = j + m
                         continue
                 if burst_from >= 0:
-                    if j == burst_from + 1:
-                        t = pitch_first
-                    else:
-                        t = t_prev + self_gap
+                    t = pitch_first if j == burst_from + 1 else t_prev + self_gap
                     if e > t:
                         t = e
                     if t < ref_due[k]:
@@ -320,39 +502,21 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw, 
                         t_last = t
                         continue
                     # refresh due: settle the burst's last command, then take the general path
-                    burst_from = -1
+                    burst_from = _NO_BURST
                     _apply(k, final, bank, row, t_prev, st_bank, st_group, st_chan, open_row, mode, last_issue,
                            last_done, acts, n_acts, ref_due, refi, nb, bpg, rptr, rscope, rnext, rcyc, touch,
                            is_open, is_close, completion, counts, False, open_since, open_cycles)
                 # --- general path: command by command, exactly as the reference engine plans it ---
                 refreshes = 0  # refreshes this request sat through (watchdog: timing.refresh_stall_limit)
-                last_ref = np.int64(-1)  # cycle of the previous refresh it sat through
+                last_ref = np.int64(_NOT_YET)  # cycle of the previous refresh it sat through
                 while True:
+                    # the next command, by request kind (register-mode requests need no row)
                     if kind == K_ALLBANK:
-                        other = False
-                        closed = False
-                        for b in range(nb):
-                            r = open_row[k, b]
-                            if r == -1:
-                                closed = True
-                            elif r != row:
-                                other = True
-                        if other:
-                            cmd, cb, cr = _PREA, -1, -1
-                        elif closed:
-                            cmd, cb, cr = _ACT16, -1, row
-                        else:  # a single-bank final command (COPY_GBBK_AB's WRCP) goes to its own bank
-                            cmd, cb, cr = final, bank if touch[final] == 1 else -1, row
+                        cmd, cb, cr = _plan_allbank(k, final, bank, row, nb, open_row, final_bank)
                     elif kind == K_SINGLE:
-                        r = open_row[k, bank]
-                        if r != -1 and r != row:
-                            cmd, cb, cr = _PRE, bank, -1
-                        elif r == -1:
-                            cmd, cb, cr = _ACT, bank, row
-                        else:
-                            cmd, cb, cr = final, bank, row
+                        cmd, cb, cr = _plan_single(k, final, bank, row, open_row)
                     else:
-                        cmd, cb, cr = final, -1, -1
+                        cmd, cb, cr = final, _ALL_BANKS, _NO_ROW
                     t = _earliest(k, cmd, cb, st_bank, st_group, st_chan, acts, n_acts, faw, nb, bpg, touch,
                                   is_open)
                     if last_issue[k] + 1 > t:
@@ -360,34 +524,20 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw, 
                     if e > t:
                         t = e
                     if t >= ref_due[k]:
-                        base = ref_due[k]
-                        if last_issue[k] + 1 > base:
-                            base = last_issue[k] + 1
-                        if e > base:
-                            base = e
-                        anyopen = False
-                        for b in range(nb):
-                            if open_row[k, b] != -1:
-                                anyopen = True
-                        rc = _PREA if anyopen else _REFAB
-                        tr = _earliest(k, rc, -1, st_bank, st_group, st_chan, acts, n_acts, faw, nb, bpg, touch,
-                                       is_open)
-                        if base > tr:
-                            tr = base
-                        if mode[k] != 0:
-                            rc = _TMOD
-                        elif rc == _REFAB and ref_due[k] >= e and ref_due[k] > last_ref:  # not catch-up
+                        rc, tr = _refresh_plan(k, e, st_bank, st_group, st_chan, open_row, mode, last_issue, acts,
+                                               n_acts, ref_due, faw, nb, bpg, touch, is_open)
+                        if rc == _REFAB and ref_due[k] >= e and ref_due[k] > last_ref:  # not catch-up
                             refreshes += 1
                             last_ref = tr
                             if refreshes > stall_limit:
-                                scal[2] = final
-                                scal[3] = k
-                                scal[0] = X
-                                scal[1] = ncls
-                                return np.int64(-1), lg[:nlog]
-                        cmd, cb, cr, t = rc, -1, -1, tr
-                    elif mode_of[cmd] >= 0 and mode_of[cmd] != mode[k]:
-                        cmd, cb, cr = _TMOD, -1, -1
+                                scal[SCAL_STALL_CMD] = final
+                                scal[SCAL_STALL_CLASS] = k
+                                scal[SCAL_X] = X
+                                scal[SCAL_CLASSES] = ncls
+                                return np.int64(_NOT_YET), lg[:nlog]
+                        cmd, cb, cr, t = rc, _ALL_BANKS, _NO_ROW, tr
+                    elif mode_of[cmd] != MODE_ANY and mode_of[cmd] != mode[k]:
+                        cmd, cb, cr = _TMOD, _ALL_BANKS, _NO_ROW
                     _apply(k, cmd, cb, cr, t, st_bank, st_group, st_chan, open_row, mode, last_issue, last_done,
                            acts, n_acts, ref_due, refi, nb, bpg, rptr, rscope, rnext, rcyc, touch, is_open,
                            is_close, completion, counts, True, open_since, open_cycles)
@@ -407,8 +557,8 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw, 
                     continue
                 # the next request of this instruction is a pure row hit: start a burst
                 burst_from = j
-                pitch_first = _earliest(k, final, bank if touch[final] == 1 else -1, st_bank, st_group, st_chan,
-                                        acts, n_acts, faw, nb, bpg, touch, is_open)
+                pitch_first = _earliest(k, final, final_bank, st_bank, st_group, st_chan, acts, n_acts, faw, nb, bpg,
+                                        touch, is_open)
                 if t + 1 > pitch_first:
                     pitch_first = t + 1
             if burst_from >= 0 and t_prev > last_issue[k]:
@@ -416,58 +566,31 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw, 
                 _apply(k, final, bank, row, t_prev, st_bank, st_group, st_chan, open_row, mode, last_issue,
                        last_done, acts, n_acts, ref_due, refi, nb, bpg, rptr, rscope, rnext, rcyc, touch,
                        is_open, is_close, completion, counts, False, open_since, open_cycles)
-            if kind == K_EOC or kind == K_SYNC:
-                continue
             if recording:
-                if rec[i, 2] < 0 or t_last < rec[i, 2]:
-                    rec[i, 2] = t_last
-                if t_last > rec[i, 3]:
-                    rec[i, 3] = t_last
-                rec[i, 4] += issue_sum * in_cnt[k]
-            if dblock[op] == 1:
-                v = t_last + completion[final] + 1
-            else:
-                v = e_last + 1
+                if rec[i, REC_DONE_FIRST] < 0 or t_last < rec[i, REC_DONE_FIRST]:
+                    rec[i, REC_DONE_FIRST] = t_last
+                if t_last > rec[i, REC_DONE_LAST]:
+                    rec[i, REC_DONE_LAST] = t_last
+                rec[i, REC_ISSUE_SUM] += issue_sum * in_cnt[k]
+            # the host sends the next instruction once this one's requests are queued; after a blocking
+            # read-out (RD_MAC, RD_AF) only once its data has arrived (docs/aim-device.md rule 4)
+            v = t_last + completion[final] + 1 if dblock[op] == 1 else e_last + 1
             if v > x_next:
                 x_next = v
         if kind == K_EOC:
             end = x_next  # the cycle in which the last channel acknowledges EOC
             if recording:
-                rec[i, 1] = end
+                rec[i, REC_NEXT] = end
             break
         X = x_next + 1 if kind == K_SYNC else x_next  # after SYNC: one cycle after the last acknowledgement
         if ncls > 1 and not keep_log and dblock[op] == 1:
-            # channels re-synchronised by a blocking read-out may have converged: merge identical classes
-            merged = True
-            while merged and ncls > 1:
-                merged = False
-                for k1 in range(ncls):
-                    for k2 in range(k1 + 1, ncls):
-                        if _same(k1, k2, X, depth, faw, st_bank, st_group, st_chan, open_row, mode, last_issue,
-                                 last_done, acts, n_acts, ref_due, ring, nreq, last_conv, last_leave):
-                            _flush(k1, X, n_ch, nb, chan_class, counts, open_cycles, open_since, open_row,
-                                   chan_counts, chan_open)
-                            _flush(k2, X, n_ch, nb, chan_class, counts, open_cycles, open_since, open_row,
-                                   chan_counts, chan_open)
-                            last = ncls - 1
-                            for c in range(n_ch):
-                                if chan_class[c] == k2:
-                                    chan_class[c] = k1
-                            if k2 != last:
-                                _copy_class(k2, last, st_bank, st_group, st_chan, open_row, mode, last_issue, last_done,
-                                            acts, n_acts, ref_due, ring, nreq, last_conv, last_leave, counts, open_since, open_cycles)
-                                for c in range(n_ch):
-                                    if chan_class[c] == last:
-                                        chan_class[c] = k2
-                            ncls -= 1
-                            merged = True
-                            break
-                    if merged:
-                        break
+            ncls = _merge_classes(ncls, X, depth, faw, n_ch, nb, chan_class, st_bank, st_group, st_chan, open_row,
+                                  mode, last_issue, last_done, acts, n_acts, ref_due, ring, nreq, last_conv,
+                                  last_leave, counts, open_since, open_cycles, chan_counts, chan_open)
     if recording and ops.shape[0] > 0 and end < 0:
-        rec[ops.shape[0] - 1, 1] = X
-    scal[0] = X
-    scal[1] = ncls
+        rec[ops.shape[0] - 1, REC_NEXT] = X
+    scal[SCAL_X] = X
+    scal[SCAL_CLASSES] = ncls
     return end, lg[:nlog]
 
 
@@ -500,7 +623,7 @@ def _flush(k, now, n_ch, nb, chan_class, counts, open_cycles, open_since, open_r
     """Move class k's statistics (command counts, open-row cycles up to `now`) into its channels' totals."""
     is_open = False
     for b in range(nb):
-        if open_row[k, b] != -1:
+        if open_row[k, b] != _NO_ROW:
             is_open = True
     # an open interval that began before `now` is closed off at `now` (one that begins later stays live)
     ongoing = is_open and now > open_since[k]
@@ -541,20 +664,19 @@ def _same(k1, k2, X, depth, faw, st_bank, st_group, st_chan, open_row, mode, las
         for j in range(st_group.shape[2]):
             if max(st_group[k1, g, j], X) != max(st_group[k2, g, j], X):
                 return False
-    lo = -(np.int64(1) << 60)
     for j in range(depth):
         i1 = nreq[k1] - 1 - j
         i2 = nreq[k2] - 1 - j
-        v1 = ring[k1, i1 % depth] if i1 >= 0 else lo
-        v2 = ring[k2, i2 % depth] if i2 >= 0 else lo
+        v1 = ring[k1, i1 % depth] if i1 >= 0 else _PAST
+        v2 = ring[k2, i2 % depth] if i2 >= 0 else _PAST
         if max(v1 + 1, X) != max(v2 + 1, X):
             return False
     if faw > 0:
-        for j in range(4):
+        for j in range(_FAW_WINDOW):
             i1 = n_acts[k1] - 1 - j
             i2 = n_acts[k2] - 1 - j
-            v1 = acts[k1, i1 % 4] if i1 >= 0 else lo
-            v2 = acts[k2, i2 % 4] if i2 >= 0 else lo
+            v1 = acts[k1, i1 % _FAW_WINDOW] if i1 >= 0 else _PAST
+            v2 = acts[k2, i2 % _FAW_WINDOW] if i2 >= 0 else _PAST
             if max(v1 + faw, X) != max(v2 + faw, X):
                 return False
     return True
@@ -565,22 +687,22 @@ def _apply(k, cmd, bank, row, t, st_bank, st_group, st_chan, open_row, mode, las
            ref_due, refi, nb, bpg, rptr, rscope, rnext, rcyc, touch, is_open, is_close, completion, counts, count,
            open_since, open_cycles):
     b0, b1 = _bank_range(cmd, bank, nb, bpg, touch)
-    every = touch[cmd] == 3 or (b0 == 0 and b1 == nb)  # an all-bank command: one update covers every bank
+    every = touch[cmd] == TOUCH_ALL or (b0 == 0 and b1 == nb)  # an all-bank command: one update covers every bank
     ng = st_group.shape[1] - 2
     changes_rows = is_open[cmd] == 1 or is_close[cmd] == 1
     was_open = False
     if changes_rows:
         for b in range(nb):
-            if open_row[k, b] != -1:
+            if open_row[k, b] != _NO_ROW:
                 was_open = True
     for q in range(rptr[cmd], rptr[cmd + 1]):
         s = rscope[q]
         nx = rnext[q]
         v = t + rcyc[q]
-        if s == 2:
+        if s == _SCOPE_CHANNEL:
             if v > st_chan[k, nx]:
                 st_chan[k, nx] = v
-        elif s == 1:
+        elif s == _SCOPE_GROUP:
             if every:
                 if v > st_group[k, ng, nx]:
                     st_group[k, ng, nx] = v
@@ -603,22 +725,22 @@ def _apply(k, cmd, bank, row, t, st_bank, st_group, st_chan, open_row, mode, las
     if is_open[cmd] == 1:
         for b in range(b0, b1):
             open_row[k, b] = row
-        acts[k, n_acts[k] % 4] = t
+        acts[k, n_acts[k] % _FAW_WINDOW] = t
         n_acts[k] += 1
     elif is_close[cmd] == 1:
         for b in range(b0, b1):
-            open_row[k, b] = -1
+            open_row[k, b] = _NO_ROW
     if changes_rows:  # track the cycles with at least one open row (background energy)
         now_open = False
         for b in range(nb):
-            if open_row[k, b] != -1:
+            if open_row[k, b] != _NO_ROW:
                 now_open = True
         if now_open and not was_open:
             open_since[k] = t
         elif was_open and not now_open:
             open_cycles[k] += t - open_since[k]
     if cmd == _TMOD:
-        mode[k] = 1 - mode[k]
+        mode[k] = MODE_REG if mode[k] == MODE_BANK else MODE_BANK
     if cmd == _REFAB:
         ref_due[k] += refi
     if count:
@@ -638,7 +760,7 @@ def final_commands(op: np.ndarray, opsize: np.ndarray, mask: np.ndarray) -> np.n
     return np.where(does, per_channel * np.bitwise_count(mask.astype(np.uint64)).astype(np.int64), 0)
 
 
-def needs_reference(prog: IsrProgram, cfg: ArchConfig) -> bool:
+def needs_reference(prog: Program, cfg: ArchConfig) -> bool:
     """FR-FCFS reorders conventional requests; the fast engine models in-order queues only."""
     if cfg.controller.conventional_scheduler != "frfcfs":
         return False
@@ -666,7 +788,6 @@ def kernel(fast_start: bool = False):
         if _AOT[0] is not None:
             return _AOT[0]
     return jit_kernels()
-REC_ARRIVE, REC_NEXT, REC_DONE_FIRST, REC_DONE_LAST, REC_ISSUE_SUM = 0, 1, 2, 3, 4  # columns of `record`
 
 
 class FastState:
@@ -682,19 +803,19 @@ class FastState:
             st_bank=np.zeros((n, nb + 2, N_CMDS), np.int64), st_group=np.zeros((n, ng + 2, N_CMDS), np.int64),
             st_chan=np.zeros((n, N_CMDS), np.int64), open_row=-np.ones((n, nb), np.int64),
             mode=np.zeros(n, np.int64), last_issue=np.zeros(n, np.int64), last_done=np.zeros(n, np.int64),
-            acts=np.zeros((n, 4), np.int64), n_acts=np.zeros(n, np.int64),
+            acts=np.zeros((n, _FAW_WINDOW), np.int64), n_acts=np.zeros(n, np.int64),
             ref_due=np.full(n, tm.nREFI if cfg.refresh.enabled else np.int64(1) << 62, np.int64),
             ring=np.zeros((n, org.queue_depth), np.int64), nreq=np.zeros(n, np.int64),
             last_conv=-np.ones(n, np.int64), last_leave=np.zeros(n, np.int64),
             counts=np.zeros((n, N_CMDS), np.int64), chan_class=np.zeros(n, np.int64),
-            parent=-np.ones(n, np.int64), cut=np.zeros(n, np.int64), scal=np.array([1, 1, -1, -1], np.int64),
+            parent=-np.ones(n, np.int64), cut=np.zeros(n, np.int64), scal=np.array([1, 1, _NOT_YET, _NOT_YET], np.int64),
             open_since=np.zeros(n, np.int64), open_cycles=np.zeros(n, np.int64),
             chan_counts=np.zeros((n, N_CMDS), np.int64), chan_open=np.zeros(n, np.int64),
         )
 
     @property
     def x(self) -> int:
-        return int(self.arrays["scal"][0])
+        return int(self.arrays["scal"][SCAL_X])
 
     def channel_counts(self) -> np.ndarray:
         """Commands issued so far, per channel: [channels, N_CMDS] (flushed totals + the live class's)."""
@@ -763,9 +884,9 @@ class FastEngine:
         rec = record
         if rec is None:
             rec = np.zeros((len(op), N_REC), np.int64) if x_after is not None else _NO_RECORD
-        memo = self.memo if (self.memo is not None and not keep_log and a["scal"][1] == 1 and len(op)) else None
+        memo = self.memo if (self.memo is not None and not keep_log and a["scal"][SCAL_CLASSES] == 1 and len(op)) else None
         if memo is not None:
-            x0 = int(a["scal"][0])
+            x0 = int(a["scal"][SCAL_X])
             prog = tuple(np.asarray(v, np.int64) for v in (op, opsize, mask, bank, row))
             key = memo.key(a, x0, prog)
             memo.start(a, x0)
@@ -781,9 +902,9 @@ class FastEngine:
             memo.misses += 1
             before = memo.snapshot(a)
         out = kernel(self.fast_start)(*self.kernel_args(op, opsize, mask, bank, row, keep_log, rec))
-        if a["scal"][2] >= 0:
+        if a["scal"][SCAL_STALL_CMD] >= 0:
             self._stalled()
-        if memo is not None and a["scal"][1] == 1:
+        if memo is not None and a["scal"][SCAL_CLASSES] == 1:
             memo.store(key, a, x0, before, int(out[0]), rec, final_commands(*prog[:3]))
         if x_after is not None:
             x_after[:] = rec[:, REC_NEXT]
@@ -793,10 +914,10 @@ class FastEngine:
     def _stalled(self):
         """The watchdog stopped the run: one line naming the stalled command and channel."""
         a = self.state.arrays
-        cls = int(a["scal"][3])
+        cls = int(a["scal"][SCAL_STALL_CLASS])
         channel = int(np.flatnonzero(a["chan_class"] == cls)[0])
         refreshes = refresh_stall_limit(self.cfg.timing) + 1
-        raise PimsimError(stall_message(self.cfg.timing, Cmd(int(a["scal"][2])), channel, refreshes))
+        raise PimsimError(stall_message(self.cfg.timing, Cmd(int(a["scal"][SCAL_STALL_CMD])), channel, refreshes))
 
     def tile_runner(self):
         """`run` for many short programs in a row (the system engine issues ~500 per GPT2-XL token), with its
@@ -826,22 +947,22 @@ class FastEngine:
                 buf[0] = np.zeros((2 * n, N_REC), np.int64)
             rec = buf[0][:n]
             k(op, opsize, mask, bank, row, *head, rec, *tail)
-            if scal[2] >= 0:
+            if scal[SCAL_STALL_CMD] >= 0:
                 self._stalled()
             return rec
 
         return run_tile
 
 
-def run_fast(prog: IsrProgram, cfg: ArchConfig, keep_log: bool = False) -> ReplayResult:
+def run_fast(prog: Program, cfg: ArchConfig, keep_log: bool = False) -> ReplayResult:
     start = time.perf_counter()
     eng = FastEngine(cfg, fast_start=True)
-    end, lg = eng.run(prog.op, prog.opsize, prog.mask.astype(np.int64), prog.bank, prog.row, keep_log)
+    end, lg = eng.run(prog.op, prog.opsize, prog.mask, prog.bank, prog.row, keep_log)
     a = eng.state.arrays
     log = _expand_log(lg, a["chan_class"], a["parent"], a["cut"]) if keep_log else None
     return ReplayResult(cycles=int(end), tck_ns=cfg.timing.tck_ns, counts=eng.state.channel_counts(),
                         engine="fast", wall_s=time.perf_counter() - start, log=log,
-                        extra={"channel_classes": int(a["scal"][1])})
+                        extra={"channel_classes": int(a["scal"][SCAL_CLASSES])})
 
 
 def _expand_log(lg: np.ndarray, chan_class: np.ndarray, parent: np.ndarray, cut: np.ndarray) -> CommandLog:

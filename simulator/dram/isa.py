@@ -1,15 +1,14 @@
-"""The AiM instruction set (ISR) of the device, its program type and its text reader.
+"""The AiM instruction set (ISR) of the device and its text reader.
 
 ISR traces are the plain-text format of SK hynix's AiM simulator and CENT (docs/traces.md).
 
 One instruction per line, `#` starts a comment, numbers decimal or 0x-hex, the trace ends with `AiM EOC`.
-The result is a compact `IsrProgram` of integer arrays, so engines never touch text. Every problem is a
-one-line `PimsimError` naming the file, the line number and the field.
+The result is a compact `Program` (simulator/dram/program.py) of integer arrays, so engines never touch
+text. Every problem is a one-line `PimsimError` naming the file, the line number and the field.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +19,7 @@ from simulator.errors import PimsimError
 
 if TYPE_CHECKING:  # the reader needs only .channels / .banks / .rows / .columns_per_row
     from simulator.config.schema import Organisation
+    from simulator.dram.program import Program
 
 
 class Op(IntEnum):
@@ -83,27 +83,19 @@ _HOST_FORMS = {
 }
 COLUMN_COUNT_OPS = frozenset({Op.MAC_ABK, Op.MAC_SBK, Op.WR_GB, Op.EWMUL, Op.COPY_BKGB, Op.COPY_GBBK,
                               Op.COPY_GBBK_AB})
+# Instructions that address a row (a program moved to another region shifts only these rows).
+ROW_OPS = frozenset({Op.MAC_ABK, Op.MAC_SBK, Op.EWMUL, Op.COPY_BKGB, Op.COPY_GBBK, Op.COPY_GBBK_AB, Op.WR_ABK,
+                     Op.R_MEM, Op.W_MEM})
 
 
-@dataclass(frozen=True)
-class IsrProgram:
-    """A parsed ISR trace. Arrays are aligned, one entry per instruction (comments dropped).
+def __getattr__(name: str):
+    """`IsrProgram` is the old name of `simulator.dram.program.Program` (imported lazily: program.py imports
+    this module)."""
+    if name == "IsrProgram":
+        from simulator.dram.program import Program
 
-    `mask` is the set of target channels as a bit mask over channel ids (bit c = channel c), already
-    translated from the ISR convention (bit i selects channel `channels - 1 - i`).
-    """
-
-    op: np.ndarray  # int64
-    opsize: np.ndarray  # int64, columns (0 where not applicable)
-    mask: np.ndarray  # uint64 channel-id bit mask
-    bank: np.ndarray  # int64
-    row: np.ndarray  # int64 (AF: the look-up-table row chosen by the AF-mode CFR)
-    line: np.ndarray  # int64, 1-based source line
-    channels: int
-    source: str
-
-    def __len__(self) -> int:
-        return int(self.op.shape[0])
+        return Program
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # A GPR operand is a host-side buffer address in 32-byte units (the data moves from / to byte GPR x 32); the
@@ -120,7 +112,7 @@ def _number(tok: str, where: str, field: str) -> int:
         raise PimsimError(f"{where}: {field}: expected a decimal or 0x-hex number, got {tok!r}") from None
 
 
-def parse_isr(text: str, org: "Organisation", source: str = "<trace>") -> IsrProgram:
+def parse_isr(text: str, org: "Organisation", source: str = "<trace>") -> Program:
     n_ch, n_banks, n_rows, n_cols = org.channels, org.banks, org.rows, org.columns_per_row
     full_mask = (1 << n_ch) - 1
     ops: list[tuple[int, int, int, int, int, int]] = []
@@ -198,14 +190,13 @@ def parse_isr(text: str, org: "Organisation", source: str = "<trace>") -> IsrPro
         saw_eoc = op == Op.EOC
     if not saw_eoc:
         raise PimsimError(f"{source}: missing 'AiM EOC' at the end of the trace (add it as the last line)")
+    from simulator.dram.program import from_rows  # program.py imports this module
+
     arr = np.array(ops, dtype=np.int64).reshape(-1, 6)
-    return IsrProgram(
-        op=arr[:, 0].copy(), opsize=arr[:, 1].copy(), mask=arr[:, 2].astype(np.uint64), bank=arr[:, 3].copy(),
-        row=arr[:, 4].copy(), line=arr[:, 5].copy(), channels=n_ch, source=source,
-    )
+    return from_rows(arr[:, :5], line=arr[:, 5].copy(), source=source)
 
 
-def read_isr(path: str | Path, org: "Organisation") -> IsrProgram:
+def read_isr(path: str | Path, org: "Organisation") -> Program:
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")

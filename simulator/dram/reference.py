@@ -32,9 +32,10 @@ from simulator.dram.commands import (
     TOUCH_NONE,
     Cmd,
 )
-from simulator.dram.isa import IsrProgram, Op
+from simulator.dram.isa import Op
 from simulator.dram.log import CommandLog, ReplayResult
-from simulator.dram.requests import DECODE, K_ALLBANK, K_EOC, K_NONE, K_SINGLE, K_SYNC, command_modes, requests_per_channel
+from simulator.dram.program import Program
+from simulator.dram.requests import BLOCKING, DECODE, K_ALLBANK, K_EOC, K_NONE, K_SINGLE, K_SYNC, command_modes, requests_per_channel
 from simulator.dram.timing import (
     SCOPE_CHANNEL,
     SCOPE_GROUP,
@@ -166,7 +167,7 @@ class ChannelModel:
         self.last_done = max(self.last_done, t + self.completion.get(cmd.name, 0))
         if self.log is not None:
             row = p.row if cmd in ROW_IN_LOG else -1
-            self.log.append((t, self.cid, int(cmd), p.bank if len(banks) == 1 or cmd in (Cmd.ACT4, Cmd.PRE4)
+            self.log.append((t, self.cid, int(cmd), p.bank if len(banks) == 1 or TOUCH[cmd] == TOUCH_GROUP
                              else -1, row))
 
     # -- planning ------------------------------------------------------------------------------------
@@ -254,7 +255,7 @@ def _compatible(queue: deque, req: Request) -> bool:
     return all(r.conventional == req.conventional for r in queue if r.kind not in (K_EOC, K_SYNC))
 
 
-def run_reference(prog: IsrProgram, cfg: ArchConfig, keep_log: bool = False,
+def run_reference(prog: Program, cfg: ArchConfig, keep_log: bool = False,
                   record: np.ndarray | None = None) -> ReplayResult:
     """Replay `prog`. If `record` ([len(prog), 5] int64) is given, it receives per instruction: the cycle it
     reaches the channels, the cycle the next one may, the first and last cycle (over its channels) in which
@@ -266,6 +267,7 @@ def run_reference(prog: IsrProgram, cfg: ArchConfig, keep_log: bool = False,
         rules.setdefault(c.prev, []).append((c.next, c.scope, c.cycles))
     n_ch, depth = cfg.organisation.channels, cfg.organisation.queue_depth
     chans = [ChannelModel(c, cfg, rules) for c in range(n_ch)]
+    completion = cfg.completion.model_dump()
     if keep_log:
         for ch in chans:
             ch.log = []
@@ -310,8 +312,9 @@ def run_reference(prog: IsrProgram, cfg: ArchConfig, keep_log: bool = False,
                     waiting.append(r)
                     budget -= 1
             if all(not r for r in pending.values()):
-                op = waiting[0].op
-                if op in (Op.RD_MAC, Op.RD_AF, Op.SYNC, Op.EOC):
+                head = waiting[0]
+                blocks = DECODE[head.op][BLOCKING]
+                if blocks or head.kind in (K_SYNC, K_EOC):  # the host waits for a blocking ISR or a handshake
                     state = "wait"
                 else:
                     X, i, state = now + 1, i + 1, "expand"
@@ -326,10 +329,10 @@ def run_reference(prog: IsrProgram, cfg: ArchConfig, keep_log: bool = False,
         # (3) host: blocking ISRs, SYNC and EOC
         if state == "wait":
             op = waiting[0].op
-            if op in (Op.RD_MAC, Op.RD_AF):
+            if DECODE[op][BLOCKING]:  # a blocking read-out: done once its final command completes everywhere
                 last = [r for r in waiting if r.issued >= 0]
                 if len(last) == len(waiting):
-                    comp = cfg.completion.RDMAC16 if op == Op.RD_MAC else cfg.completion.RDAF16
+                    comp = completion.get(waiting[0].final.name, 0)
                     X, i, state = max(r.issued + comp for r in waiting) + 1, i + 1, "expand"
                     note(i - 1, arrived, X)
             elif all(r.ack >= 0 for r in waiting):

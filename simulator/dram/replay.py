@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from simulator.dram.fast import needs_reference, run_fast
-from simulator.dram.isa import IsrProgram
 from simulator.dram.log import ENGINES, ReplayResult
+from simulator.dram.program import Program
 from simulator.dram.reference import run_reference
 from simulator.errors import PimsimError
 
@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # type hints only: importing the schema builds pydantic model
 
 
 
-def replay(prog: IsrProgram, cfg: ArchConfig, engine: str = "fast", keep_log: bool = False) -> ReplayResult:
+def replay(prog: Program, cfg: ArchConfig, engine: str = "fast", keep_log: bool = False) -> ReplayResult:
     if engine not in ENGINES:
         raise PimsimError(f"--engine: must be one of {', '.join(ENGINES)}, got {engine!r}")
     if engine == "fast" and needs_reference(prog, cfg):

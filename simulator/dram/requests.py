@@ -20,7 +20,8 @@ K_REG = 3  # register-mode command, no row needed
 K_EOC = 4
 K_SYNC = 5
 
-# op -> (request kind, final command, conventional?, blocking?)
+# op -> (request kind, final command, conventional?, blocking?); BLOCKING indexes the last
+BLOCKING = 3
 DECODE = {
     Op.MAC_ABK: (K_ALLBANK, Cmd.MAC16, False, False),
     Op.EWMUL: (K_ALLBANK, Cmd.EWMUL16, False, False),

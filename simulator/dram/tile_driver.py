@@ -8,7 +8,7 @@ import numpy as np
 
 
 def run_programs(dev, programs) -> list[int]:
-    """Run `programs` (simulator.system.program.Program) on `dev` in order; returns each one's end cycle (the
+    """Run `programs` (simulator/dram/program.py `Program`) on `dev` in order; returns each one's end cycle (the
     cycle in which the instruction after it may reach the channels)."""
     a = dev.state.arrays
     ends = []

@@ -25,6 +25,7 @@ from simulator.dram.commands import (
     CCD_READ,
     CCD_WRITE,
     N_CMDS,
+    TABLE,
     Cmd,
     commands_where,
 )
@@ -33,6 +34,7 @@ if TYPE_CHECKING:  # type hints only: importing the schema builds pydantic model
     from simulator.config.schema import Timing
 
 SCOPE_BANK, SCOPE_GROUP, SCOPE_CHANNEL = 0, 1, 2
+N_SCOPES = 3
 SCOPE_NAMES = ("bank", "bankgroup", "channel")
 
 C = Cmd
@@ -70,13 +72,8 @@ def build_constraints(t: Timing) -> tuple[Constraint, ...]:
         (ACTS, ACTS, SCOPE_BANK, t.nRC, "nRC"),
         (ACTS, PRES, SCOPE_BANK, t.nRAS, "nRAS"),
         (PRES, ACTS, SCOPE_BANK, t.nRP, "nRP"),
-        (ACTS, (C.RD,), SCOPE_BANK, t.nRCDRD, "nRCDRD"),
-        (ACTS, (C.WR, C.WRA16), SCOPE_BANK, t.nRCDWR, "nRCDWR"),
-        (ACTS, (C.MAC, C.MAC16), SCOPE_BANK, t.nRCDRDMAC, "nRCDRDMAC"),
-        (ACTS, (C.EWMUL16,), SCOPE_BANK, t.nRCDEWMUL, "nRCDEWMUL"),
-        (ACTS, (C.AF16,), SCOPE_BANK, t.nRCDRDAF, "nRCDRDAF"),
-        (ACTS, (C.RDCP,), SCOPE_BANK, t.nRCDRDCP, "nRCDRDCP"),
-        (ACTS, (C.WRCP,), SCOPE_BANK, t.nRCDWRCP, "nRCDWRCP"),
+        # activate to column command: each row-access command's own nRCD* (its `rcd` in the command table)
+        *((ACTS, (c,), SCOPE_BANK, getattr(t, TABLE[c].rcd), TABLE[c].rcd) for c in commands_where(needs_row=True)),
         (BANK_READS, PRES, SCOPE_BANK, t.nRTP, "nRTP"),
         ((C.WR, C.WRCP), PRES, SCOPE_BANK, t.nCWL + t.nBL + t.nWR, "nCWL+nBL+nWR"),
         ((C.EWMUL16,), PRES, SCOPE_BANK, t.nCWL + t.nWR, "nCWL+nWR"),
@@ -110,6 +107,9 @@ def build_constraints(t: Timing) -> tuple[Constraint, ...]:
         ((C.WRMAC16,), (C.RD, C.RDMAC16, C.RDAF16), SCOPE_GROUP, t.nCWLREG + t.nBL + t.nWTRL, "nWTRL"),
         # --- mode switch: nothing but the TMOD's own delay follows a TMOD (docs/aim-device.md rule 5) ---
         ((C.TMOD,), DRAM_CMDS, SCOPE_CHANNEL, t.nMODCH, "nMODCH"),
+        # --- rules that come with a command (commands.Rule: a command added with commands.register) ---
+        *(((Cmd[r.prev],), (Cmd[r.next],), SCOPE_NAMES.index(r.scope), r.cycles(t), r.name)
+          for c in Cmd for r in TABLE[c].rules),
     ]
     out = []
     for prevs, nexts, scope, cycles, rule in rules:
@@ -141,12 +141,12 @@ def build_window_rules(t: Timing, enforce_faw: bool) -> tuple[WindowRule, ...]:
 class TimingArrays:
     """The table as dense arrays for Numba: gap[scope, prev, next] (0 = no constraint)."""
 
-    gap: np.ndarray  # int64 [3, N_CMDS, N_CMDS]
+    gap: np.ndarray  # int64 [N_SCOPES, N_CMDS, N_CMDS]
 
 
 @lru_cache(maxsize=64)
 def timing_arrays(t: Timing) -> TimingArrays:
-    gap = np.zeros((3, N_CMDS, N_CMDS), dtype=np.int64)
+    gap = np.zeros((N_SCOPES, N_CMDS, N_CMDS), dtype=np.int64)
     for c in build_constraints(t):
         gap[c.scope, c.prev, c.next] = max(gap[c.scope, c.prev, c.next], c.cycles)
     gap.setflags(write=False)

@@ -46,7 +46,7 @@ from simulator.system.stats import (
     tile_part_matrix,
     token_breakdown,
 )
-from simulator.trace.isr import IsrProgram, Op
+from simulator.trace.isr import Op
 
 
 class SystemEngine:
@@ -250,9 +250,7 @@ class SystemEngine:
         self.run(contexts, record=True)
         full = (1 << self.arch.organisation.channels) - 1
         prog = concat(self.issued + [from_rows([(Op.EOC, 0, full, 0, 0)])])
-        isr = IsrProgram(prog.op, prog.opsize, prog.mask.astype(np.uint64), prog.bank, prog.row,
-                         np.zeros(len(prog), np.int64), self.arch.organisation.channels, "<pim-gpt>")
-        return run_reference(isr, self.arch, keep_log=keep_log)
+        return run_reference(prog, self.arch, keep_log=keep_log)
 
 
 BUS_CMDS = (Cmd.WRGB, Cmd.WRMAC16, Cmd.RDMAC16, Cmd.RDAF16, Cmd.RD, Cmd.WR)  # 32 B over the link each
