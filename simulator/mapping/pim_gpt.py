@@ -90,6 +90,7 @@ class PimGptMapping:
         self._window_cache: dict = {}
         self._templates: dict = {}
         self._chunk_cache: dict = {}
+        self._layer_copies: dict = {}  # id(program) -> (program, its copy in every layer block): one token's
         org = arch.organisation
         self.C, self.B = org.channels, org.banks
         self.CB = self.C * self.B
@@ -301,18 +302,27 @@ class PimGptMapping:
         `single` opens each bank's row on its own (ACT/WRCP/PRE per bank), the others open the row in all
         banks at once (COPY_GBBK_AB: PREA/ACT16 once, then a row-hit WRCP per bank)."""
         lay = self.v_layout
-        op = Op.COPY_GBBK if self.v_append == "single" else Op.COPY_GBBK_AB
-        gb_cols = self.gb_bytes // self.col_bytes
         for p in range(t0 // lay.gb_elems, (t0 + n - 1) // lay.gb_elems + 1):
             lo, hi = max(t0, p * lay.gb_elems), min(t0 + n, (p + 1) * lay.gb_elems)
             cols = (hi - 1) // lay.col_elems - lo // lay.col_elems + 1  # columns of the row segment touched
-            targets = [(q, bk) for q in range(lay.n_slots) for bk in range(self.B)]
-            per_chunk = max(1, gb_cols // cols)
-            for i in range(0, len(targets), per_chunk):
-                chunk = targets[i:i + per_chunk]
-                b.add(Op.WR_GB, len(chunk) * cols, self.full)
-                for q, bk in chunk:
-                    b.add(op, cols, self.full, bk, self.v_base + int(lay.seg_row[lay.segment_index(p, q)]))
+            b.rows.extend(self._v_segment_rows(p, cols))
+
+    @lru_cache(maxsize=256)
+    def _v_segment_rows(self, p: int, cols: int) -> tuple:
+        """The instruction rows writing `cols` columns of V pass p's row segment of every V neuron (the same
+        for every token of the pass: cached)."""
+        lay = self.v_layout
+        op = Op.COPY_GBBK if self.v_append == "single" else Op.COPY_GBBK_AB
+        gb_cols = self.gb_bytes // self.col_bytes
+        b = ProgramBuilder()
+        targets = [(q, bk) for q in range(lay.n_slots) for bk in range(self.B)]
+        per_chunk = max(1, gb_cols // cols)
+        for i in range(0, len(targets), per_chunk):
+            chunk = targets[i:i + per_chunk]
+            b.add(Op.WR_GB, len(chunk) * cols, self.full)
+            for q, bk in chunk:
+                b.add(op, cols, self.full, bk, self.v_base + int(lay.seg_row[lay.segment_index(p, q)]))
+        return tuple(b.rows)
 
     def v_buffered(self, ctx: int) -> int:
         """Positions whose v sits in the ASIC's buffer (not yet in PIM) after this token's append."""
@@ -329,12 +339,11 @@ class PimGptMapping:
         lay, base = self.tables[table]
         slot, r = divmod(index, self.CB)
         ch, bank = divmod(r, self.B)
-        b = ProgramBuilder()
-        for p in range(lay.n_passes):
-            s = lay.segment_index(p, slot)
-            for _ in range(int(lay.seg_ncols[s])):
-                b.add(Op.R_MEM, 0, 1 << ch, bank, base + int(lay.seg_row[s]))
-        return b.build()
+        segs = np.arange(lay.n_passes) * lay.n_slots + slot  # lay.segment_index(p, slot) for every pass p
+        rows = np.repeat(base + lay.seg_row[segs], lay.seg_ncols[segs])  # one read per column, pass by pass
+        n = len(rows)
+        return Program(np.full(n, int(Op.R_MEM), np.int64), np.zeros(n, np.int64), np.full(n, 1 << ch, np.int64),
+                       np.full(n, bank, np.int64), rows.astype(np.int64))
 
     # ---------------------------------------------------------------------------------------- graph
     def _job(self, name: str, cls: str, kind: str, n: int, deps, rows: int = 1, stream: int = -1,
@@ -447,13 +456,23 @@ class PimGptMapping:
             self._chunk_cache = {ctx: r}
         return r
 
+    def _in_layer(self, prog: Program, off: int) -> Program:
+        """prog.shifted(off) for a layer block offset; a program's copies for every layer are made at once
+        (kept for the current token only)."""
+        got = self._layer_copies.get(id(prog))
+        if got is None or got[0] is not prog:
+            got = (prog, prog.shifted_many(np.arange(self.layers, dtype=np.int64) * self.layer_rows))
+            self._layer_copies[id(prog)] = got
+        return got[1][off // self.layer_rows]
+
     def _append_tile(self, ctx: int, name: str, j: int, off: int, deps) -> PimTile:
-        return PimTile(f"{name}.{j}", "kv_append", self._append_chunks(ctx)[j].shifted(off), deps, shadow=True,
-                       kind="kv_write")
+        return PimTile(f"{name}.{j}", "kv_append", self._in_layer(self._append_chunks(ctx)[j], off), deps,
+                       shadow=True, kind="kv_write")
 
     def _score_tile(self, ctx: int, name: str, off: int, deps) -> PimTile:
         prog = self._score_rel(ctx - 1)
-        return PimTile(name, "attn_score", prog.shifted(off), deps, readouts=self._score_readouts(ctx - 1, prog))
+        return PimTile(name, "attn_score", self._in_layer(prog, off), deps,
+                       readouts=self._score_readouts(ctx - 1, prog))
 
     def _softmax_job(self, ctx: int, name: str, deps, tile: int) -> AsicJob:
         passes = operator_passes("softmax", ctx, self.heads)
@@ -466,7 +485,8 @@ class PimGptMapping:
 
     def _value_tile(self, ctx: int, name: str, off: int, deps) -> PimTile:
         prog = self._value_rel(ctx - 1)
-        return PimTile(name, "attn_value", prog.shifted(off), deps, readouts=self._value_readouts(ctx - 1, prog))
+        return PimTile(name, "attn_value", self._in_layer(prog, off), deps,
+                       readouts=self._value_readouts(ctx - 1, prog))
 
     _VALUE_OUT = (("valu", 2),)  # + p_t * v_t of the current token, added as each read-out arrives
 
@@ -510,6 +530,7 @@ class PimGptMapping:
             tpl = self._templates[key] = self._build_graph(ctx)
             return list(tpl[0])
         g = list(tpl[0])
+        self._layer_copies = {}
         for i, fn, args in tpl[1]:
             g[i] = fn(ctx, *args)
         return g

@@ -44,6 +44,20 @@ class Program:
         object.__setattr__(out, "_channels", self.channels)
         return out
 
+    def shifted_many(self, row_offsets: np.ndarray) -> list[Program]:
+        """[self.shifted(o) for o in row_offsets], the rows computed in one array operation."""
+        moves = self.__dict__.get("_moves")
+        if moves is None:
+            moves = _ROW_LUT[self.op]
+            object.__setattr__(self, "_moves", moves)
+        rows = self.row[None, :] + moves[None, :] * np.asarray(row_offsets, np.int64)[:, None]
+        out = []
+        for r in rows:  # each row of the C-ordered block is a contiguous view
+            p = Program(self.op, self.opsize, self.mask, self.bank, r)
+            object.__setattr__(p, "_channels", self.channels)
+            out.append(p)
+        return out
+
 
 _ROW_OPS = np.array([Op.MAC_ABK, Op.MAC_SBK, Op.EWMUL, Op.COPY_BKGB, Op.COPY_GBBK, Op.COPY_GBBK_AB, Op.WR_ABK, Op.R_MEM,
                      Op.W_MEM],
