@@ -475,13 +475,18 @@ class PimGptMapping:
                        readouts=self._score_readouts(ctx - 1, prog))
 
     def _softmax_job(self, ctx: int, name: str, deps, tile: int) -> AsicJob:
+        passes, win, ops = self._softmax_parts(ctx, tile >= 0)
+        return AsicJob(name, "softmax", passes, deps, tile, win, ops)
+
+    @lru_cache(maxsize=4)
+    def _softmax_parts(self, ctx: int, streamed: bool) -> tuple:
+        """(passes, stream suffix, element operations) of the softmax job, the same in every layer."""
         passes = operator_passes("softmax", ctx, self.heads)
         win = None
-        if tile >= 0:
+        if streamed:
             ro = self._score_readouts(ctx - 1, self._score_rel(ctx - 1))
             win = self._stream_suffix(ro, passes[0].stages, passes[0].stages)
-        return AsicJob(name, "softmax", passes, deps, tile, win, _op_counts("softmax", ctx, self.asic,
-                                                                            (("rows", self.heads),)))
+        return passes, win, _op_counts("softmax", ctx, self.asic, (("rows", self.heads),))
 
     def _value_tile(self, ctx: int, name: str, off: int, deps) -> PimTile:
         prog = self._value_rel(ctx - 1)
@@ -491,6 +496,14 @@ class PimGptMapping:
     _VALUE_OUT = (("valu", 2),)  # + p_t * v_t of the current token, added as each read-out arrives
 
     def _value_out_job(self, ctx: int, name: str, deps, tile: int) -> AsicJob:
+        passes, win, ops = self._value_out_parts(ctx, tile >= 0)
+        if tile < 0:
+            return AsicJob(name, "attn_value", passes, deps, ops=ops)
+        return AsicJob(name, "attn_value", passes, deps, tile, win, ops)
+
+    @lru_cache(maxsize=4)
+    def _value_out_parts(self, ctx: int, streamed: bool) -> tuple:
+        """(passes, stream suffix, element operations) of the p . V output job, the same in every layer."""
         n = self.heads * self.hd
         ops = _op_counts("vec_add", n, self.asic, (("rows", 2),))
         st = self._VALUE_OUT
@@ -501,10 +514,10 @@ class PimGptMapping:
             passes = (Pass(st, n),)
             axpy = dict(_op_counts("axpy", n, self.asic, (("rows", n_buf),)))
             ops = tuple(sorted((k, v + axpy.pop(k, 0)) for k, v in ops)) + tuple(sorted(axpy.items()))
-        if tile < 0:
-            return AsicJob(name, "attn_value", passes, deps, ops=ops)
+        if not streamed:
+            return passes, None, ops
         ro = self._value_readouts(ctx - 1, self._value_rel(ctx - 1))
-        return AsicJob(name, "attn_value", passes, deps, tile, self._stream_suffix(ro, st, st), ops)
+        return passes, self._stream_suffix(ro, st, st), ops
 
     def graph_shape(self, ctx: int) -> tuple:
         """Tokens whose graphs share this key have the same nodes, dependencies and order."""
