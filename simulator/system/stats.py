@@ -51,9 +51,17 @@ class SystemStats:
     tile_parts: np.ndarray | None = None  # tile_part_matrix(arch)
     node_durations: list[list[int]] = field(default_factory=list)  # per token: end - start of every node
     node_times: list[tuple[list[int], list[int]]] = field(default_factory=list)  # per token: starts, ends
+    _names: dict = field(default_factory=dict, repr=False)
 
     def begin_token(self, dev) -> TokenCollector:
         return TokenCollector(self, dev)
+
+    def resource_names(self, prefix: str) -> list[str]:
+        """prefix + channel index for every channel, e.g. pim.ch0 ... (built once per prefix)."""
+        got = self._names.get(prefix)
+        if got is None:
+            got = self._names[prefix] = [f"{prefix}{c}" for c in range(self.channels)]
+        return got
 
 
 class NodeTimes:
@@ -105,6 +113,11 @@ class TokenCollector:
         here, for the few tiles a breakdown or timeline reads."""
         got = self._tile_ba.get(i)
         return None if got is None else got[1] - got[0]
+
+    def tiles_counts(self, tiles: list[int]) -> np.ndarray:
+        """[len(tiles), N_CMDS]: `tile_counts` of tiles that ran, in one array operation."""
+        ba = [self._tile_ba[i] for i in tiles]
+        return np.array([a for _, a in ba], np.int64) - np.array([b for b, _ in ba], np.int64)
 
     def tile(self, i: int, node, start: int, end: int, dev, before: np.ndarray) -> None:
         """Commands the tile issued on its channel (`before`: that channel's counts before it ran), and busy
@@ -230,13 +243,14 @@ def token_breakdown(stats: SystemStats, nodes, nt: NodeTimes, t0: int, t_end: in
     rec = stats.tokens[-1]
     by_class = dict.fromkeys(OP_CLASSES, 0)
     by_comp = dict.fromkeys(COMPONENTS, 0)
-    i = max(range(len(nodes)), key=lambda k: (nt.end[k], k))
-    gap = t_end - nt.end[i]
+    end, start, pred = nt.end, nt.start, nt.pred
+    last = max(end)
+    i = len(end) - 1 - end[::-1].index(last)  # the last node to finish (the highest index among ties)
+    gap = t_end - last
     idle = gap
     by_class[nodes[i].op_class] += gap
     tiles, tile_own, jobs, job_own = [], [], [], []
     kv = 0
-    end, start, pred = nt.end, nt.start, nt.pred
     while i >= 0:
         p = pred[i]
         before = end[p] if p >= 0 else t0
@@ -250,7 +264,7 @@ def token_breakdown(stats: SystemStats, nodes, nt: NodeTimes, t0: int, t_end: in
             if nd.kind == "kv_write":
                 kv += own
             else:
-                tiles.append(col.tile_counts(i))
+                tiles.append(i)
                 tile_own.append(own)
                 if nd.kind == "vmm":
                     rec.vmm_cycles += own
@@ -261,7 +275,7 @@ def token_breakdown(stats: SystemStats, nodes, nt: NodeTimes, t0: int, t_end: in
     by_comp["idle"] = idle
     by_comp["kv_write"] = kv
     if tiles:
-        part = tile_components(np.array(tiles, np.int64), np.array(tile_own, np.int64), col.wmat).sum(axis=0)
+        part = tile_components(col.tiles_counts(tiles), np.array(tile_own, np.int64), col.wmat).sum(axis=0)
         for k, name in enumerate(TILE_PARTS + ("row_activate_precharge",)):
             by_comp[name] += int(part[k])
     if jobs:
@@ -271,8 +285,7 @@ def token_breakdown(stats: SystemStats, nodes, nt: NodeTimes, t0: int, t_end: in
     rec.by_class, rec.by_component = by_class, by_comp
     counts = col.dev.state.channel_counts() - col.counts0
     bus = counts[:, [int(c) for c in (Cmd.WRGB, Cmd.WRMAC16, Cmd.RDMAC16, Cmd.RDAF16, Cmd.RD, Cmd.WR)]].sum(axis=1)
-    chan_busy = col.channel_busy()
-    busy = {f"pim.ch{c}": int(chan_busy[c]) for c in range(stats.channels)}
-    busy.update({f"link.ch{c}": int(bus[c]) * int(arch.timing.nBL) for c in range(stats.channels)})
+    busy = dict(zip(stats.resource_names("pim.ch"), col.channel_busy().tolist()))
+    busy.update(zip(stats.resource_names("link.ch"), (bus * int(arch.timing.nBL)).tolist()))
     rec.busy = busy
     stats.asic_active_dram_cycles += col.asic_active
