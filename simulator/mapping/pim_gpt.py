@@ -90,7 +90,7 @@ class PimGptMapping:
         self._window_cache: dict = {}
         self._templates: dict = {}
         self._chunk_cache: dict = {}
-        self._layer_copies: dict = {}  # id(program) -> (program, its copy in every layer block): one token's
+        self._layer_copies: dict = {}  # id(program) -> (program, its copy in every layer block); bounded
         org = arch.organisation
         self.C, self.B = org.channels, org.banks
         self.CB = self.C * self.B
@@ -229,9 +229,13 @@ class PimGptMapping:
     def k_row(self, slot, kvh):
         return (slot * self.kv_heads + kvh) // self.k_per_row
 
-    @lru_cache(maxsize=4096)
     def _score_rel(self, ctx: int) -> Program:
-        """q . K^T for every head over ctx keys (rows relative to the layer's K region)."""
+        """q . K^T for every head over ctx keys (rows relative to the layer's K region). The program depends on
+        ctx only through the key slots it covers: one program object per slot count."""
+        return self._score_slots(math.ceil(ctx / self.CB) * self.CB)
+
+    @lru_cache(maxsize=4096)
+    def _score_slots(self, ctx: int) -> Program:
         H, G, hd = self.heads, self.kv_heads, self.hd
         g = max(1, H // G)
         hp = max(1, min(H, (self.gb_bytes // 2) // hd))  # heads whose q fits the global buffer at once
@@ -254,10 +258,18 @@ class PimGptMapping:
             parts.append(body)
         return from_rows(np.concatenate(parts))
 
-    @lru_cache(maxsize=4096)
     def _value_rel(self, ctx: int) -> Program:
         """probabilities . V: each V neuron accumulates over the ctx positions of its head (all passes),
-        then one read-out; GQA heads sharing a KV head repeat with their own probabilities."""
+        then one read-out; GQA heads sharing a KV head repeat with their own probabilities. The program depends
+        on ctx only through the passes used and the columns of the last one: one program object per such
+        pair (built for the largest ctx that has it)."""
+        lay = self.v_layout
+        used = math.ceil(ctx / lay.gb_elems)
+        last_cols = math.ceil((ctx - (used - 1) * lay.gb_elems) / lay.col_elems)
+        return self._value_cols((used - 1) * lay.gb_elems + last_cols * lay.col_elems)
+
+    @lru_cache(maxsize=4096)
+    def _value_cols(self, ctx: int) -> Program:
         lay, g = self.v_layout, max(1, self.heads // self.kv_heads)
         used = math.ceil(ctx / lay.gb_elems)
         b = ProgramBuilder()
@@ -427,15 +439,15 @@ class PimGptMapping:
         return r
 
     def _value_readouts(self, ctx: int, prog: Program) -> Readouts:
-        key = ("value", ctx)
-        r = self._readout_cache.get(key)
-        if r is None:
+        key = ("value", id(prog))  # the elements do not depend on ctx; the read-out positions on the program
+        got = self._readout_cache.get(key)
+        if got is None or got[0] is not prog:
             lay, g = self.v_layout, max(1, self.heads // self.kv_heads)
             n = [int((lay.seg_neuron[:, :, lay.segment_index(0, q)] >= 0).sum()) for q in range(lay.n_slots)
                  for _ in range(g)]
-            r = Readouts(np.nonzero(prog.op == Op.RD_MAC)[0], np.array(n, np.int64), np.ones(len(n), bool))
-            self._readout_cache[key] = r
-        return r
+            got = (prog, Readouts(np.nonzero(prog.op == Op.RD_MAC)[0], np.array(n, np.int64), np.ones(len(n), bool)))
+            self._readout_cache[key] = got
+        return got[1]
 
     # ctx-dependent nodes: built by these, so a token's graph is a cached template with them replaced
     def _embed_tile(self, ctx: int, op) -> PimTile:
@@ -458,9 +470,11 @@ class PimGptMapping:
 
     def _in_layer(self, prog: Program, off: int) -> Program:
         """prog.shifted(off) for a layer block offset; a program's copies for every layer are made at once
-        (kept for the current token only)."""
+        and kept while later tokens reuse the program (score and p . V programs change every few tokens)."""
         got = self._layer_copies.get(id(prog))
         if got is None or got[0] is not prog:
+            if len(self._layer_copies) >= 64:
+                self._layer_copies.clear()
             got = (prog, prog.shifted_many(np.arange(self.layers, dtype=np.int64) * self.layer_rows))
             self._layer_copies[id(prog)] = got
         return got[1][off // self.layer_rows]
@@ -543,7 +557,6 @@ class PimGptMapping:
             tpl = self._templates[key] = self._build_graph(ctx)
             return list(tpl[0])
         g = list(tpl[0])
-        self._layer_copies = {}
         for i, fn, args in tpl[1]:
             g[i] = fn(ctx, *args)
         return g
