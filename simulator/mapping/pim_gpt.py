@@ -74,6 +74,17 @@ def _op_counts(kind: str, n: int, cfg: AsicConfig, shape: tuple) -> tuple[tuple[
     return tuple(sorted(asic_op_counts(kind, n, cfg, **dict(shape)).items()))
 
 
+def _cut_at_loads(prog: Program) -> list[Program]:
+    """The program cut before every global-buffer load (WR_GB) but its first instruction."""
+    cuts = [int(i) for i in np.nonzero(prog.op == Op.WR_GB)[0] if i > 0] + [len(prog)]
+    r, lo = [], 0
+    for hi in cuts:
+        if hi > lo:
+            r.append(Program(*(getattr(prog, f)[lo:hi] for f in ("op", "opsize", "mask", "bank", "row"))))
+        lo = hi
+    return r
+
+
 def _full_mask(channels: int) -> int:
     return (1 << channels) - 1
 
@@ -458,15 +469,33 @@ class PimGptMapping:
         """The K/V write of one token cut at its global-buffer loads, so the pieces fill short idle gaps."""
         r = self._chunk_cache.get(ctx)
         if r is None:
-            prog = self._append_rel(ctx)
-            cuts = [int(i) for i in np.nonzero(prog.op == Op.WR_GB)[0] if i > 0] + [len(prog)]
-            r, lo = [], 0
-            for hi in cuts:
-                if hi > lo:
-                    r.append(Program(*(getattr(prog, f)[lo:hi] for f in ("op", "opsize", "mask", "bank", "row"))))
-                lo = hi
+            # `_append_rel(ctx)` cut piece by piece: its K part and each V row segment start with a global-buffer
+            # load, so they are cut apart; the V pieces are the same for every token of a V pass (cached, and so
+            # are their copies per layer). tests/test_kv_append_readout.py checks the pieces against the whole.
+            t = ctx - 1
+            b = ProgramBuilder()
+            self._append_k(b, t)
+            r = _cut_at_loads(b.build())
+            if self.v_append != "buffered":
+                r += self._v_pieces(t, 1)
+            elif (t + 1) % self.v_buffer == 0:
+                r += self._v_pieces(t + 1 - self.v_buffer, self.v_buffer)
             self._chunk_cache = {ctx: r}
         return r
+
+    def _v_pieces(self, t0: int, n: int) -> list[Program]:
+        """`_append_v(b, t0, n)` cut at its global-buffer loads."""
+        lay = self.v_layout
+        out = []
+        for p in range(t0 // lay.gb_elems, (t0 + n - 1) // lay.gb_elems + 1):
+            lo, hi = max(t0, p * lay.gb_elems), min(t0 + n, (p + 1) * lay.gb_elems)
+            cols = (hi - 1) // lay.col_elems - lo // lay.col_elems + 1
+            out += self._v_segment_pieces(p, cols)
+        return out
+
+    @lru_cache(maxsize=256)
+    def _v_segment_pieces(self, p: int, cols: int) -> list[Program]:
+        return _cut_at_loads(from_rows(self._v_segment_rows(p, cols)))
 
     def _in_layer(self, prog: Program, off: int) -> Program:
         """prog.shifted(off) for a layer block offset; a program's copies for every layer are made at once
