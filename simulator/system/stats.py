@@ -81,10 +81,9 @@ class TokenCollector:
         self.stats, self.dev = stats, dev
         self.counts0 = dev.state.channel_counts().copy()
         self._tile_ba: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # tile -> (counts before, after)
-        self.chan_busy = np.zeros(stats.channels, np.int64)
+        self.chan_busy = [0] * stats.channels
         self.full = (1 << stats.channels) - 1
         self.wmat = stats.tile_parts
-        self.channel_bits = np.arange(stats.channels)
         a = dev.state.arrays  # the device's state arrays are updated in place: bound once
         self._chan_counts, self._counts, self._chan_class = a["chan_counts"], a["counts"], a["chan_class"]
         self._last_ch, self._last_after = -1, None
@@ -132,11 +131,18 @@ class TokenCollector:
         self._tile_ba[i] = (before, after)
         self._mask_busy[m] = self._mask_busy.get(m, 0) + end - start
 
-    def channel_busy(self) -> np.ndarray:
+    def channel_busy(self) -> list[int]:
+        """Busy cycles per channel: each tile's time on every channel of its mask."""
+        busy = self.chan_busy
         for m, v in self._mask_busy.items():
-            self.chan_busy[(m >> self.channel_bits) & 1 == 1] += v
+            c = 0
+            while m:
+                if m & 1:
+                    busy[c] += v
+                m >>= 1
+                c += 1
         self._mask_busy = {}
-        return self.chan_busy
+        return busy
 
     def job(self, node, start: int, end: int) -> None:
         ops = self.stats.asic_ops
@@ -251,27 +257,32 @@ def token_breakdown(stats: SystemStats, nodes, nt: NodeTimes, t0: int, t_end: in
     by_class[nodes[i].op_class] += gap
     tiles, tile_own, jobs, job_own = [], [], [], []
     kv = 0
+    vmm = 0
     while i >= 0:
         p = pred[i]
         before = end[p] if p >= 0 else t0
-        charge = end[i] - before
+        e = end[i]
         nd = nodes[i]
-        by_class[nd.op_class] += charge
+        by_class[nd.op_class] += e - before
         st = start[i]
-        own = end[i] - (max(before, st))
-        idle += charge - own
+        if st > before:  # idle from the predecessor's end to this node's start
+            idle += st - before
+            before = st
+        own = e - before
         if nd.is_pim:
-            if nd.kind == "kv_write":
+            kind = nd.kind
+            if kind == "kv_write":
                 kv += own
             else:
                 tiles.append(i)
                 tile_own.append(own)
-                if nd.kind == "vmm":
-                    rec.vmm_cycles += own
+                if kind == "vmm":
+                    vmm += own
         else:
             jobs.append(job_weights(nd.passes, units))
             job_own.append(own)
         i = p
+    rec.vmm_cycles += vmm
     by_comp["idle"] = idle
     by_comp["kv_write"] = kv
     if tiles:
@@ -285,7 +296,7 @@ def token_breakdown(stats: SystemStats, nodes, nt: NodeTimes, t0: int, t_end: in
     rec.by_class, rec.by_component = by_class, by_comp
     counts = col.dev.state.channel_counts() - col.counts0
     bus = counts[:, [int(c) for c in (Cmd.WRGB, Cmd.WRMAC16, Cmd.RDMAC16, Cmd.RDAF16, Cmd.RD, Cmd.WR)]].sum(axis=1)
-    busy = dict(zip(stats.resource_names("pim.ch"), col.channel_busy().tolist()))
+    busy = dict(zip(stats.resource_names("pim.ch"), col.channel_busy()))
     busy.update(zip(stats.resource_names("link.ch"), (bus * int(arch.timing.nBL)).tolist()))
     rec.busy = busy
     stats.asic_active_dram_cycles += col.asic_active
