@@ -13,6 +13,7 @@ pipeline depth and issue window.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -90,6 +91,19 @@ class TokenCollector:
         self._mask_busy: dict[int, int] = {}
         self.asic_cover = 0  # union of job intervals, for asic_active
         self.asic_active = 0
+        self._job_ops: list = []  # each started job's element operations (the mapping's cached tuples)
+
+    def count_ops(self) -> None:
+        """Add the element operations of the token's jobs to stats.asic_ops: each distinct tuple once, times
+        its jobs, in order of first appearance (so the keys enter asic_ops in the order job by job would)."""
+        jobs = self._job_ops
+        times = Counter(map(id, jobs))
+        ops = self.stats.asic_ops
+        for t in dict(zip(map(id, jobs), jobs)).values():
+            n = times[id(t)]
+            for k, v in t:
+                ops[k] = ops.get(k, 0) + v * n
+        self._job_ops = []
 
     def channel_of(self, node) -> int:
         """The lowest channel of the tile's mask (an all-channel tile issues the same stream everywhere)."""
@@ -145,9 +159,7 @@ class TokenCollector:
         return busy
 
     def job(self, node, start: int, end: int) -> None:
-        ops = self.stats.asic_ops
-        for k, v in node.ops:
-            ops[k] = ops.get(k, 0) + v
+        self._job_ops.append(node.ops)  # added up per distinct tuple at the token's end (`count_ops`)
         lo = max(start, self.asic_cover)
         if end > lo:
             self.asic_active += end - lo
@@ -300,3 +312,4 @@ def token_breakdown(stats: SystemStats, nodes, nt: NodeTimes, t0: int, t_end: in
     busy.update(zip(stats.resource_names("link.ch"), (bus * int(arch.timing.nBL)).tolist()))
     rec.busy = busy
     stats.asic_active_dram_cycles += col.asic_active
+    col.count_ops()
