@@ -110,6 +110,8 @@ class SystemEngine:
         shape = self._structure(ctx, nodes, seq)
         deps, stream, users, issue_users, prio = shape[:5]
         is_pim = shape[7]
+        # tiles whose command counts a breakdown reads (K/V writes are charged whole) or the timeline shows
+        counts_read = is_pim if timeline else shape[8]
         waiting = list(shape[5])
         arrivals: list = [None] * n
         ready_pim: list[tuple[int, int]] = []  # heap of (priority, index): critical before shadow
@@ -191,7 +193,9 @@ class SystemEngine:
                 prog = nd.program
                 m = prog.channels
                 ch = (m & -m).bit_length() - 1  # the tile's lowest channel (col.channel_of)
-                before = col.counts_before(dev, ch)
+                counted = counts_read[pick]
+                if counted:
+                    before = col.counts_before(dev, ch)
                 xa = run_tile(prog.op, prog.opsize, prog.mask, prog.bank, prog.row)[:, REC_NEXT]
                 if issued is not None:
                     issued.append(prog)
@@ -199,7 +203,10 @@ class SystemEngine:
                 starts[pick] = s
                 ends[pick] = end
                 preds[pick] = waited_for(deps[pick], prev, end)
-                col.tile_on(pick, m, ch, s, end, dev, before)
+                if counted:
+                    col.tile_on(pick, m, ch, s, end, dev, before)
+                else:
+                    col.tile_busy(m, s, end)
                 if issue_users[pick]:
                     arrivals[pick] = xa[nd.readouts.index]
                     for u in issue_users[pick]:
@@ -249,7 +256,8 @@ class SystemEngine:
                 (issue_users if k == stream[i] else users)[k].append(i)
         prio = [(n if nd.shadow and not seq else 0) + i for i, nd in enumerate(nodes)]
         is_pim = [nd.is_pim for nd in nodes]
-        got = (deps, stream, users, issue_users, prio, [len(d) for d in deps], sum(is_pim), is_pim)
+        counted = [nd.is_pim and nd.kind != "kv_write" for nd in nodes]
+        got = (deps, stream, users, issue_users, prio, [len(d) for d in deps], sum(is_pim), is_pim, counted)
         if key is not None:
             self._shapes[key] = got
         return got

@@ -105,16 +105,6 @@ class TokenCollector:
                 ops[k] = ops.get(k, 0) + v * n
         self._job_ops = []
 
-    def channel_of(self, node) -> int:
-        """The lowest channel of the tile's mask (an all-channel tile issues the same stream everywhere)."""
-        m = node.program.channels
-        return (m & -m).bit_length() - 1
-
-    @staticmethod
-    def channel_counts(dev, ch: int) -> np.ndarray:
-        a = dev.state.arrays
-        return a["chan_counts"][ch] + a["counts"][a["chan_class"][ch]]
-
     def counts_before(self, dev, ch: int) -> np.ndarray:
         """Channel ch's command counts now: the previous tile's result if it ran on the same channel."""
         if self._last_ch == ch:
@@ -132,17 +122,18 @@ class TokenCollector:
         ba = [self._tile_ba[i] for i in tiles]
         return np.array([a for _, a in ba], np.int64) - np.array([b for b, _ in ba], np.int64)
 
-    def tile(self, i: int, node, start: int, end: int, dev, before: np.ndarray) -> None:
-        """Commands the tile issued on its channel (`before`: that channel's counts before it ran), and busy
-        time on every channel of its mask (settled per mask at the token's end)."""
-        m = node.program.channels
-        self.tile_on(i, m, (m & -m).bit_length() - 1, start, end, dev, before)
-
     def tile_on(self, i: int, m: int, ch: int, start: int, end: int, dev, before: np.ndarray) -> None:
-        """`tile` with the tile's channel mask and lowest channel already known."""
+        """Tile i ran from start to end on the channels of mask m: the commands it issued on its lowest channel
+        ch (`before`: that channel's counts before it ran) and busy time on every channel of m (settled per
+        mask at the token's end)."""
         after = self._chan_counts[ch] + self._counts[self._chan_class[ch]]
         self._last_ch, self._last_after = ch, after
         self._tile_ba[i] = (before, after)
+        self._mask_busy[m] = self._mask_busy.get(m, 0) + end - start
+
+    def tile_busy(self, m: int, start: int, end: int) -> None:
+        """A tile whose command counts nothing reads (a K/V write off the timeline token): busy time only."""
+        self._last_ch = -1  # the counts changed unseen: the next tile takes its own `before`
         self._mask_busy[m] = self._mask_busy.get(m, 0) + end - start
 
     def channel_busy(self) -> list[int]:
