@@ -12,6 +12,7 @@ from simulator.asic.units import (
     UnitPool,
     job_cycles,
     operator_passes,
+    stream_end,
     stream_suffix,
     units_from_config,
 )
@@ -68,6 +69,17 @@ def test_streaming_pass_is_the_fifo_recursion(arr, w, start):
     for ai, wi in zip(a, win):
         f = max(ai, f) + wi
     assert end == f + units["valu"].depth
+
+
+@settings(max_examples=200, deadline=None)
+@given(arr=st.lists(st.integers(0, 10**12), min_size=1, max_size=40), s=st.floats(0, 1e12, allow_nan=False),
+       w=st.lists(st.floats(0, 1e6, allow_nan=False), min_size=40, max_size=40), one=st.booleans())
+def test_compiled_stream_end_equals_the_numpy_expression(arr, s, w, one):
+    """The compiled streamed-pass end is bit for bit the NumPy expression it replaced, for integer read-out
+    cycles, and for the single float arrival of overlap off."""
+    suffix = np.asarray(w[:len(arr)], np.float64)
+    a = np.array([float(arr[0])]) if one else np.asarray(arr, np.int64)
+    assert stream_end(a, s, suffix) == float((np.maximum(a, s) + suffix).max())
 
 
 def test_unit_config_is_validated_and_read():

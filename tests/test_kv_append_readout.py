@@ -273,3 +273,23 @@ def test_reproduce_published_checks_keys_types_and_floor(capsys, tmp_path):
     text = doc.read_text()
     assert text.startswith("before\n") and text.endswith("after\n") and "old" not in text
     assert "| gpt3-xl |" in text and "latency 8 ch / 16 ch" in text
+
+
+@pytest.mark.parametrize("sets", [["kv.v_append=single"], ["kv.v_append=allbank"],
+                                  ["kv.v_append=buffered", "kv.v_buffer_tokens=48"]])
+def test_append_pieces_are_the_whole_append_cut_at_its_loads(sets):
+    """The K/V write pieces the token graph uses (built piece by piece, V pieces cached per pass) are exactly
+    `_append_rel(ctx)` cut before each global-buffer load, for contexts across V pass boundaries."""
+    arch = load_arch("pim_gpt", ["organisation.channels=2"] + sets)
+    m = PimGptMapping(arch, derive_trace(dataclasses.replace(TOY, context_limit=2100)),
+                      asic=asic_config_from_arch(arch))
+    fields = ("op", "opsize", "mask", "bank", "row")
+    assert m.v_layout.n_passes > 1
+    for ctx in list(range(1, 80)) + list(range(1000, 1100)) + list(range(2040, 2101)):
+        whole = m._append_rel(ctx)
+        pieces = m._append_chunks(ctx)
+        starts = [i for i in range(len(whole)) if i == 0 or whole.op[i] == Op.WR_GB]
+        assert len(pieces) == len(starts)
+        for f in fields:
+            assert np.array_equal(np.concatenate([getattr(p, f) for p in pieces]), getattr(whole, f)), (ctx, f)
+        assert [len(p) for p in pieces] == np.diff(starts + [len(whole)]).tolist()

@@ -2,6 +2,7 @@
 replay of the issued programs, timeline output."""
 
 import dataclasses
+import gc
 import json
 
 from hypothesis import given, settings
@@ -36,6 +37,24 @@ def test_overlap_off_latency_is_the_sum_of_node_durations():
     stats = eng.run([1, 31, 32, 33], durations=True)
     for tok, durs in zip(stats.tokens, stats.node_durations):
         assert tok.cycles == sum(durs)
+
+
+def test_token_graphs_are_freed_without_the_cyclic_collector():
+    """The engine runs with the cyclic collector off: nothing of a token's graph may sit in a reference cycle,
+    or every token's graph would be kept until the run ends (peak memory of long generations)."""
+    _, eng = _toy(True)
+    gc.collect()
+    gc.disable()  # also after the run, until the cycles are looked for
+    try:
+        eng.run([1, 2, 40, 41])
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        leaked = [o for o in gc.garbage if isinstance(o, (PimTile, AsicJob))]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert leaked == []
 
 
 def test_overlap_on_is_faster_and_streams_read_outs():

@@ -28,6 +28,7 @@ Per element (T = exp_taylor_terms, R = recip_newton_steps, S = rsqrt_newton_step
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from dataclasses import dataclass, field
 
 from simulator.asic.config import AsicConfig
@@ -98,6 +99,7 @@ class Algorithm:
     scalar: Chain = field(default_factory=Chain)
 
 
+@lru_cache(maxsize=256)
 def algorithm(op_kind: str, cfg: AsicConfig) -> Algorithm:
     """The passes and scalar steps of one operation (mirrors `simulator.asic.numerics`)."""
     add, mul, cmp = _op("add"), _op("mul"), _op("cmp")

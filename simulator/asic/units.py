@@ -144,6 +144,7 @@ class UnitPool:
         self.spans: list[tuple[str, float, float, object]] | None = None  # (unit, start, end, job) if recording
         self._shapes: dict = {}
         self._suffix_scaled: dict = {}
+        self._job_shapes: dict = {}
 
     def _shape(self, p: Pass):
         """(per unit: (name, offset of its first stage, offset of its last stage)), total depth, issue window;
@@ -184,34 +185,57 @@ class UnitPool:
         t = ready
         binding = None
         sc = self.scale
-        free, owner, busy = self.free, self.owner, self.busy
-        first_pass = True
-        for p in passes:
-            per, depth, win, _ = self._shape(p)
+        free, owner, busy, spans = self.free, self.owner, self.busy, self.spans
+        got = self._job_shapes.get(id(passes))
+        if got is None or got[0] is not passes:  # each pass's `_shape`, looked up once per passes tuple
+            got = self._job_shapes[id(passes)] = (passes, [self._shape(p)[:3] for p in passes])
+        streamed = arrivals is not None and len(arrivals) > 0  # the first pass only
+        for per, depth, win in got[1]:
             s = t
             for u, first, _ in per:
                 v = free[u] - first * sc
                 if v > s:
                     s, binding = v, owner[u]
-            if first_pass and arrivals is not None and len(arrivals):
-                f, g = np.maximum(arrivals, s), self._scaled(suffix)  # f_last, f_0 = s
-                if f.shape == g.shape:
-                    f += g
-                else:  # overlap off: one arrival for the whole tile
-                    f = f + g
-                end_issue = float(f.max())
+            if streamed:
+                end_issue = stream_end(arrivals, s, self._scaled(suffix))
+                streamed = False
             else:
                 end_issue = s + win * sc
-            first_pass = False
             for u, first, last in per:
                 hold_from, hold_to = s + first * sc, end_issue + last * sc
                 busy[u] += hold_to - hold_from
                 free[u] = hold_to
                 owner[u] = job
-                if self.spans is not None:
-                    self.spans.append((u, hold_from, hold_to, job))
+                if spans is not None:
+                    spans.append((u, hold_from, hold_to, job))
             t = end_issue + depth * sc
         return t, binding
+
+
+def _stream_end(arrivals: np.ndarray, s: float, scaled_suffix: np.ndarray) -> float:
+    """max_i(max(a_i, s) + suffix_i): when the streamed pass's last vector has issued (module docstring); one
+    arrival (overlap off: the whole tile at once) stands for every read-out. The float operations of
+    `np.max(np.maximum(arrivals, s) + scaled_suffix)`, in one pass."""
+    one = arrivals.shape[0] == 1
+    best = -np.inf
+    for i in range(scaled_suffix.shape[0]):
+        a = float(arrivals[0] if one else arrivals[i])
+        v = (a if a > s else s) + scaled_suffix[i]
+        if v > best:
+            best = v
+    return best
+
+
+_STREAM_END: list = []
+
+
+def stream_end(arrivals: np.ndarray, s: float, scaled_suffix: np.ndarray) -> float:
+    """`_stream_end`, compiled by Numba on first use (one call per streamed job, ~100 per GPT2 token)."""
+    if not _STREAM_END:
+        from numba import njit
+
+        _STREAM_END.append(njit(cache=True, error_model="numpy")(_stream_end))
+    return _STREAM_END[0](arrivals, float(s), scaled_suffix)
 
 
 def stream_suffix(windows: np.ndarray) -> np.ndarray:

@@ -940,18 +940,37 @@ class FastEngine:
         tail = (a["chan_counts"], a["chan_open"], self._self_gaps)
         scal = a["scal"]
         buf = [np.zeros((1 << 12, N_REC), np.int64)]
+        direct = [None]  # the compiled overload itself: skips the dispatcher's typing of ~50 arguments
 
         def run_tile(op, opsize, mask, bank, row):
             n = op.shape[0]
             if n > buf[0].shape[0]:
                 buf[0] = np.zeros((2 * n, N_REC), np.int64)
             rec = buf[0][:n]
-            k(op, opsize, mask, bank, row, *head, rec, *tail)
+            call = direct[0]
+            if call is None:
+                k(op, opsize, mask, bank, row, *head, rec, *tail)
+                direct[0] = _compiled_entry(k, (op, opsize, mask, bank, row, *head, rec, *tail))
+            else:
+                call(op, opsize, mask, bank, row, *head, rec, *tail)
             if scal[SCAL_STALL_CMD] >= 0:
                 self._stalled()
             return rec
 
         return run_tile
+
+
+def _compiled_entry(k, args: tuple):
+    """The native entry of the dispatcher `k`'s overload for these argument types, or `k` itself (an
+    ahead-of-time build, or no exact overload). The entry unboxes its arguments by that signature without
+    checking them: tile_runner's callers pass C-contiguous int64 programs (its docstring), the rest is bound."""
+    overloads = getattr(k, "overloads", None)
+    if overloads is None:
+        return k
+    from numba import typeof
+
+    cres = overloads.get(tuple(typeof(v) for v in args))
+    return k if cres is None else cres.entry_point
 
 
 def run_fast(prog: Program, cfg: ArchConfig, keep_log: bool = False) -> ReplayResult:

@@ -55,6 +55,20 @@ class Program:
         object.__setattr__(out, "_channels", self.channels)
         return out
 
+    def shifted_many(self, row_offsets: np.ndarray) -> list[Program]:
+        """[self.shifted(o) for o in row_offsets], the rows computed in one array operation."""
+        moves = self.__dict__.get("_moves")
+        if moves is None:
+            moves = _ROW_LUT[self.op]
+            object.__setattr__(self, "_moves", moves)
+        rows = self.row[None, :] + moves[None, :] * np.asarray(row_offsets, np.int64)[:, None]
+        out = []
+        for r in rows:  # each row of the C-ordered block is a contiguous view
+            p = Program(self.op, self.opsize, self.mask, self.bank, r)
+            object.__setattr__(p, "_channels", self.channels)
+            out.append(p)
+        return out
+
 
 _ROW_LUT = np.zeros(max(int(o) for o in Op) + 1, np.int64)  # 1 for the row-addressed instructions
 _ROW_LUT[np.array(sorted(ROW_OPS), dtype=np.int64)] = 1

@@ -74,6 +74,17 @@ def _op_counts(kind: str, n: int, cfg: AsicConfig, shape: tuple) -> tuple[tuple[
     return tuple(sorted(asic_op_counts(kind, n, cfg, **dict(shape)).items()))
 
 
+def _cut_at_loads(prog: Program) -> list[Program]:
+    """The program cut before every global-buffer load (WR_GB) but its first instruction."""
+    cuts = [int(i) for i in np.nonzero(prog.op == Op.WR_GB)[0] if i > 0] + [len(prog)]
+    r, lo = [], 0
+    for hi in cuts:
+        if hi > lo:
+            r.append(Program(*(getattr(prog, f)[lo:hi] for f in ("op", "opsize", "mask", "bank", "row"))))
+        lo = hi
+    return r
+
+
 def _full_mask(channels: int) -> int:
     return (1 << channels) - 1
 
@@ -90,6 +101,7 @@ class PimGptMapping:
         self._window_cache: dict = {}
         self._templates: dict = {}
         self._chunk_cache: dict = {}
+        self._layer_copies: dict = {}  # id(program) -> (program, its copy in every layer block); bounded
         org = arch.organisation
         self.C, self.B = org.channels, org.banks
         self.CB = self.C * self.B
@@ -228,9 +240,13 @@ class PimGptMapping:
     def k_row(self, slot, kvh):
         return (slot * self.kv_heads + kvh) // self.k_per_row
 
-    @lru_cache(maxsize=4096)
     def _score_rel(self, ctx: int) -> Program:
-        """q . K^T for every head over ctx keys (rows relative to the layer's K region)."""
+        """q . K^T for every head over ctx keys (rows relative to the layer's K region). The program depends on
+        ctx only through the key slots it covers: one program object per slot count."""
+        return self._score_slots(math.ceil(ctx / self.CB) * self.CB)
+
+    @lru_cache(maxsize=4096)
+    def _score_slots(self, ctx: int) -> Program:
         H, G, hd = self.heads, self.kv_heads, self.hd
         g = max(1, H // G)
         hp = max(1, min(H, (self.gb_bytes // 2) // hd))  # heads whose q fits the global buffer at once
@@ -253,10 +269,18 @@ class PimGptMapping:
             parts.append(body)
         return from_rows(np.concatenate(parts))
 
-    @lru_cache(maxsize=4096)
     def _value_rel(self, ctx: int) -> Program:
         """probabilities . V: each V neuron accumulates over the ctx positions of its head (all passes),
-        then one read-out; GQA heads sharing a KV head repeat with their own probabilities."""
+        then one read-out; GQA heads sharing a KV head repeat with their own probabilities. The program depends
+        on ctx only through the passes used and the columns of the last one: one program object per such
+        pair (built for the largest ctx that has it)."""
+        lay = self.v_layout
+        used = math.ceil(ctx / lay.gb_elems)
+        last_cols = math.ceil((ctx - (used - 1) * lay.gb_elems) / lay.col_elems)
+        return self._value_cols((used - 1) * lay.gb_elems + last_cols * lay.col_elems)
+
+    @lru_cache(maxsize=4096)
+    def _value_cols(self, ctx: int) -> Program:
         lay, g = self.v_layout, max(1, self.heads // self.kv_heads)
         used = math.ceil(ctx / lay.gb_elems)
         b = ProgramBuilder()
@@ -301,18 +325,27 @@ class PimGptMapping:
         `single` opens each bank's row on its own (ACT/WRCP/PRE per bank), the others open the row in all
         banks at once (COPY_GBBK_AB: PREA/ACT16 once, then a row-hit WRCP per bank)."""
         lay = self.v_layout
-        op = Op.COPY_GBBK if self.v_append == "single" else Op.COPY_GBBK_AB
-        gb_cols = self.gb_bytes // self.col_bytes
         for p in range(t0 // lay.gb_elems, (t0 + n - 1) // lay.gb_elems + 1):
             lo, hi = max(t0, p * lay.gb_elems), min(t0 + n, (p + 1) * lay.gb_elems)
             cols = (hi - 1) // lay.col_elems - lo // lay.col_elems + 1  # columns of the row segment touched
-            targets = [(q, bk) for q in range(lay.n_slots) for bk in range(self.B)]
-            per_chunk = max(1, gb_cols // cols)
-            for i in range(0, len(targets), per_chunk):
-                chunk = targets[i:i + per_chunk]
-                b.add(Op.WR_GB, len(chunk) * cols, self.full)
-                for q, bk in chunk:
-                    b.add(op, cols, self.full, bk, self.v_base + int(lay.seg_row[lay.segment_index(p, q)]))
+            b.rows.extend(self._v_segment_rows(p, cols))
+
+    @lru_cache(maxsize=256)
+    def _v_segment_rows(self, p: int, cols: int) -> tuple:
+        """The instruction rows writing `cols` columns of V pass p's row segment of every V neuron (the same
+        for every token of the pass: cached)."""
+        lay = self.v_layout
+        op = Op.COPY_GBBK if self.v_append == "single" else Op.COPY_GBBK_AB
+        gb_cols = self.gb_bytes // self.col_bytes
+        b = ProgramBuilder()
+        targets = [(q, bk) for q in range(lay.n_slots) for bk in range(self.B)]
+        per_chunk = max(1, gb_cols // cols)
+        for i in range(0, len(targets), per_chunk):
+            chunk = targets[i:i + per_chunk]
+            b.add(Op.WR_GB, len(chunk) * cols, self.full)
+            for q, bk in chunk:
+                b.add(op, cols, self.full, bk, self.v_base + int(lay.seg_row[lay.segment_index(p, q)]))
+        return tuple(b.rows)
 
     def v_buffered(self, ctx: int) -> int:
         """Positions whose v sits in the ASIC's buffer (not yet in PIM) after this token's append."""
@@ -329,12 +362,11 @@ class PimGptMapping:
         lay, base = self.tables[table]
         slot, r = divmod(index, self.CB)
         ch, bank = divmod(r, self.B)
-        b = ProgramBuilder()
-        for p in range(lay.n_passes):
-            s = lay.segment_index(p, slot)
-            for _ in range(int(lay.seg_ncols[s])):
-                b.add(Op.R_MEM, 0, 1 << ch, bank, base + int(lay.seg_row[s]))
-        return b.build()
+        segs = np.arange(lay.n_passes) * lay.n_slots + slot  # lay.segment_index(p, slot) for every pass p
+        rows = np.repeat(base + lay.seg_row[segs], lay.seg_ncols[segs])  # one read per column, pass by pass
+        n = len(rows)
+        return Program(np.full(n, int(Op.R_MEM), np.int64), np.zeros(n, np.int64), np.full(n, 1 << ch, np.int64),
+                       np.full(n, bank, np.int64), rows.astype(np.int64))
 
     # ---------------------------------------------------------------------------------------- graph
     def _job(self, name: str, cls: str, kind: str, n: int, deps, rows: int = 1, stream: int = -1,
@@ -418,15 +450,15 @@ class PimGptMapping:
         return r
 
     def _value_readouts(self, ctx: int, prog: Program) -> Readouts:
-        key = ("value", ctx)
-        r = self._readout_cache.get(key)
-        if r is None:
+        key = ("value", id(prog))  # the elements do not depend on ctx; the read-out positions on the program
+        got = self._readout_cache.get(key)
+        if got is None or got[0] is not prog:
             lay, g = self.v_layout, max(1, self.heads // self.kv_heads)
             n = [int((lay.seg_neuron[:, :, lay.segment_index(0, q)] >= 0).sum()) for q in range(lay.n_slots)
                  for _ in range(g)]
-            r = Readouts(np.nonzero(prog.op == Op.RD_MAC)[0], np.array(n, np.int64), np.ones(len(n), bool))
-            self._readout_cache[key] = r
-        return r
+            got = (prog, Readouts(np.nonzero(prog.op == Op.RD_MAC)[0], np.array(n, np.int64), np.ones(len(n), bool)))
+            self._readout_cache[key] = got
+        return got[1]
 
     # ctx-dependent nodes: built by these, so a token's graph is a cached template with them replaced
     def _embed_tile(self, ctx: int, op) -> PimTile:
@@ -437,40 +469,84 @@ class PimGptMapping:
         """The K/V write of one token cut at its global-buffer loads, so the pieces fill short idle gaps."""
         r = self._chunk_cache.get(ctx)
         if r is None:
-            prog = self._append_rel(ctx)
-            cuts = [int(i) for i in np.nonzero(prog.op == Op.WR_GB)[0] if i > 0] + [len(prog)]
-            r, lo = [], 0
-            for hi in cuts:
-                if hi > lo:
-                    r.append(Program(*(getattr(prog, f)[lo:hi] for f in ("op", "opsize", "mask", "bank", "row"))))
-                lo = hi
+            # `_append_rel(ctx)` cut piece by piece: its K part and each V row segment start with a global-buffer
+            # load, so they are cut apart; the V pieces are the same for every token of a V pass (cached, and so
+            # are their copies per layer). tests/test_kv_append_readout.py checks the pieces against the whole.
+            t = ctx - 1
+            b = ProgramBuilder()
+            self._append_k(b, t)
+            r = _cut_at_loads(b.build())
+            if self.v_append != "buffered":
+                r += self._v_pieces(t, 1)
+            elif (t + 1) % self.v_buffer == 0:
+                r += self._v_pieces(t + 1 - self.v_buffer, self.v_buffer)
             self._chunk_cache = {ctx: r}
         return r
 
+    def _v_pieces(self, t0: int, n: int) -> list[Program]:
+        """`_append_v(b, t0, n)` cut at its global-buffer loads."""
+        lay = self.v_layout
+        out = []
+        for p in range(t0 // lay.gb_elems, (t0 + n - 1) // lay.gb_elems + 1):
+            lo, hi = max(t0, p * lay.gb_elems), min(t0 + n, (p + 1) * lay.gb_elems)
+            cols = (hi - 1) // lay.col_elems - lo // lay.col_elems + 1
+            out += self._v_segment_pieces(p, cols)
+        return out
+
+    @lru_cache(maxsize=256)
+    def _v_segment_pieces(self, p: int, cols: int) -> list[Program]:
+        return _cut_at_loads(from_rows(self._v_segment_rows(p, cols)))
+
+    def _in_layer(self, prog: Program, off: int) -> Program:
+        """prog.shifted(off) for a layer block offset; a program's copies for every layer are made at once
+        and kept while later tokens reuse the program (score and p . V programs change every few tokens)."""
+        got = self._layer_copies.get(id(prog))
+        if got is None or got[0] is not prog:
+            if len(self._layer_copies) >= 64:
+                self._layer_copies.clear()
+            got = (prog, prog.shifted_many(np.arange(self.layers, dtype=np.int64) * self.layer_rows))
+            self._layer_copies[id(prog)] = got
+        return got[1][off // self.layer_rows]
+
     def _append_tile(self, ctx: int, name: str, j: int, off: int, deps) -> PimTile:
-        return PimTile(f"{name}.{j}", "kv_append", self._append_chunks(ctx)[j].shifted(off), deps, shadow=True,
-                       kind="kv_write")
+        return PimTile(f"{name}.{j}", "kv_append", self._in_layer(self._append_chunks(ctx)[j], off), deps,
+                       shadow=True, kind="kv_write")
 
     def _score_tile(self, ctx: int, name: str, off: int, deps) -> PimTile:
         prog = self._score_rel(ctx - 1)
-        return PimTile(name, "attn_score", prog.shifted(off), deps, readouts=self._score_readouts(ctx - 1, prog))
+        return PimTile(name, "attn_score", self._in_layer(prog, off), deps,
+                       readouts=self._score_readouts(ctx - 1, prog))
 
     def _softmax_job(self, ctx: int, name: str, deps, tile: int) -> AsicJob:
+        passes, win, ops = self._softmax_parts(ctx, tile >= 0)
+        return AsicJob(name, "softmax", passes, deps, tile, win, ops)
+
+    @lru_cache(maxsize=4)
+    def _softmax_parts(self, ctx: int, streamed: bool) -> tuple:
+        """(passes, stream suffix, element operations) of the softmax job, the same in every layer."""
         passes = operator_passes("softmax", ctx, self.heads)
         win = None
-        if tile >= 0:
+        if streamed:
             ro = self._score_readouts(ctx - 1, self._score_rel(ctx - 1))
             win = self._stream_suffix(ro, passes[0].stages, passes[0].stages)
-        return AsicJob(name, "softmax", passes, deps, tile, win, _op_counts("softmax", ctx, self.asic,
-                                                                            (("rows", self.heads),)))
+        return passes, win, _op_counts("softmax", ctx, self.asic, (("rows", self.heads),))
 
     def _value_tile(self, ctx: int, name: str, off: int, deps) -> PimTile:
         prog = self._value_rel(ctx - 1)
-        return PimTile(name, "attn_value", prog.shifted(off), deps, readouts=self._value_readouts(ctx - 1, prog))
+        return PimTile(name, "attn_value", self._in_layer(prog, off), deps,
+                       readouts=self._value_readouts(ctx - 1, prog))
 
     _VALUE_OUT = (("valu", 2),)  # + p_t * v_t of the current token, added as each read-out arrives
 
     def _value_out_job(self, ctx: int, name: str, deps, tile: int) -> AsicJob:
+        passes, win, ops = self._value_out_parts(ctx, tile >= 0)
+        if tile < 0:
+            return AsicJob(name, "attn_value", passes, deps, ops=ops)
+        return AsicJob(name, "attn_value", passes, deps, tile, win, ops)
+
+    @lru_cache(maxsize=4)
+    def _value_out_parts(self, ctx: int, streamed: bool) -> tuple:
+        """(passes, stream suffix, element operations) of the p . V output job, the same in every layer."""
         n = self.heads * self.hd
         ops = _op_counts("vec_add", n, self.asic, (("rows", 2),))
         st = self._VALUE_OUT
@@ -481,10 +557,10 @@ class PimGptMapping:
             passes = (Pass(st, n),)
             axpy = dict(_op_counts("axpy", n, self.asic, (("rows", n_buf),)))
             ops = tuple(sorted((k, v + axpy.pop(k, 0)) for k, v in ops)) + tuple(sorted(axpy.items()))
-        if tile < 0:
-            return AsicJob(name, "attn_value", passes, deps, ops=ops)
+        if not streamed:
+            return passes, None, ops
         ro = self._value_readouts(ctx - 1, self._value_rel(ctx - 1))
-        return AsicJob(name, "attn_value", passes, deps, tile, self._stream_suffix(ro, st, st), ops)
+        return passes, self._stream_suffix(ro, st, st), ops
 
     def graph_shape(self, ctx: int) -> tuple:
         """Tokens whose graphs share this key have the same nodes, dependencies and order."""

@@ -109,18 +109,24 @@ class SystemEngine:
         col = stats.begin_token(dev)
         shape = self._structure(ctx, nodes, seq)
         deps, stream, users, issue_users, prio = shape[:5]
+        is_pim = shape[7]
+        # tiles whose command counts a breakdown reads (K/V writes are charged whole) or the timeline shows
+        counts_read = is_pim if timeline else shape[8]
         waiting = list(shape[5])
         arrivals: list = [None] * n
         ready_pim: list[tuple[int, int]] = []  # heap of (priority, index): critical before shadow
-        wake = [None]
+        wake = [None]  # the controller's wake-up event while it waits for a ready tile
         left = [n]
         token_done = env.event()
+        starts, ends, preds = nt.start, nt.end, nt.pred
+        heappush, heappop = heapq.heappush, heapq.heappop
 
         def release(u):
-            if nodes[u].is_pim:
-                heapq.heappush(ready_pim, (prio[u], u))
+            if is_pim[u]:
+                heappush(ready_pim, (prio[u], u))
                 w = wake[0]
-                if w is not None and not w.triggered:
+                if w is not None:
+                    wake[0] = None  # woken once
                     w.succeed()
             else:
                 start_job(u)
@@ -133,6 +139,20 @@ class SystemEngine:
             left[0] -= 1
             if not left[0]:
                 token_done.succeed()
+
+        def job_done(ev):
+            finished(ev.value)
+
+        def waited_for(d, other: int, end: int) -> int:
+            """The node this one last waited for: its latest-finishing input, or `other` (the tile or job that
+            held its resource) when that finished later (but not after this node); -1: the token's start."""
+            best, best_end = -1, -1
+            for k in d:
+                if k >= 0 and ends[k] > best_end:
+                    best, best_end = k, ends[k]
+            if other >= 0 and best_end < ends[other] <= end:
+                best = other
+            return best
 
         def start_job(i):
             """Book the job's units now; its completion is a SimPy timeout."""
@@ -147,10 +167,11 @@ class SystemEngine:
                 arr = None
             end, binding = pool.run(nd.passes, float(now), i, arr, nd.stream_suffix if arr is not None else None)
             end = max(now, math.ceil(end - 1e-9))
-            nt.start[i], nt.end[i] = now, end
-            nt.pred[i] = pred(nt, deps[i], -1 if binding is None else binding, end)
+            starts[i] = now
+            ends[i] = end
+            preds[i] = waited_for(deps[i], -1 if binding is None else binding, end)
             col.job(nd, now, end)
-            env.timeout(end - now).callbacks.append(lambda _e: finished(i))
+            env.timeout(end - now, i).callbacks.append(job_done)
 
         def controller():
             todo = shape[6]
@@ -159,9 +180,8 @@ class SystemEngine:
                 if not ready_pim:
                     wake[0] = env.event()
                     yield wake[0]
-                    wake[0] = None
                     continue
-                _, pick = heapq.heappop(ready_pim)
+                pick = heappop(ready_pim)[1]
                 todo -= 1
                 nd = nodes[pick]
                 x = int(scal[0])
@@ -173,14 +193,20 @@ class SystemEngine:
                 prog = nd.program
                 m = prog.channels
                 ch = (m & -m).bit_length() - 1  # the tile's lowest channel (col.channel_of)
-                before = col.counts_before(dev, ch)
+                counted = counts_read[pick]
+                if counted:
+                    before = col.counts_before(dev, ch)
                 xa = run_tile(prog.op, prog.opsize, prog.mask, prog.bank, prog.row)[:, REC_NEXT]
                 if issued is not None:
                     issued.append(prog)
                 end = int(xa[-1])
-                nt.start[pick], nt.end[pick] = s, end
-                nt.pred[pick] = pred(nt, deps[pick], prev, end)
-                col.tile_on(pick, m, ch, s, end, dev, before)
+                starts[pick] = s
+                ends[pick] = end
+                preds[pick] = waited_for(deps[pick], prev, end)
+                if counted:
+                    col.tile_on(pick, m, ch, s, end, dev, before)
+                else:
+                    col.tile_busy(m, s, end)
                 if issue_users[pick]:
                     arrivals[pick] = xa[nd.readouts.index]
                     for u in issue_users[pick]:
@@ -191,12 +217,15 @@ class SystemEngine:
                 yield env.timeout(end - env.now)
                 finished(pick)
 
-        run_tile, scal, issued, pred = self._run_tile, dev.state.arrays["scal"], self.issued, self._pred
+        run_tile, scal, issued = self._run_tile, dev.state.arrays["scal"], self.issued
         for i in range(n):
             if not waiting[i]:
                 release(i)
         env.process(controller())
         yield token_done
+        # the three callbacks reach each other through their closure cells: a reference cycle holding the
+        # token's graph, which the disabled cyclic collector would keep until the run ends (peak memory)
+        release = finished = start_job = job_done = None  # noqa: F811 (empties the cells the closures share)
         end = int(env.now)
         stats.tokens.append(TokenRecord(ctx, end - t0))
         token_breakdown(stats, nodes, nt, t0, end, col, self.arch, self.units)
@@ -226,22 +255,12 @@ class SystemEngine:
             for k in d:
                 (issue_users if k == stream[i] else users)[k].append(i)
         prio = [(n if nd.shadow and not seq else 0) + i for i, nd in enumerate(nodes)]
-        got = (deps, stream, users, issue_users, prio, [len(d) for d in deps], sum(nd.is_pim for nd in nodes))
+        is_pim = [nd.is_pim for nd in nodes]
+        counted = [nd.is_pim and nd.kind != "kv_write" for nd in nodes]
+        got = (deps, stream, users, issue_users, prio, [len(d) for d in deps], sum(is_pim), is_pim, counted)
         if key is not None:
             self._shapes[key] = got
         return got
-
-    @staticmethod
-    def _pred(nt: NodeTimes, deps, other: int, end: int) -> int:
-        """The node this one last waited for: its latest-finishing input, or `other` (the tile or job that
-        held its resource) when that finished later (but not after this node); -1: the token's start."""
-        best, best_end = -1, -1
-        for d in deps:
-            if d >= 0 and nt.end[d] > best_end:
-                best, best_end = d, nt.end[d]
-        if other >= 0 and best_end < nt.end[other] <= end:
-            best = other
-        return best
 
     # ------------------------------------------------------------------------------------------- reference
     def run_reference(self, contexts: list[int], keep_log: bool = True):

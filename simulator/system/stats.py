@@ -13,6 +13,7 @@ pipeline depth and issue window.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -51,9 +52,17 @@ class SystemStats:
     tile_parts: np.ndarray | None = None  # tile_part_matrix(arch)
     node_durations: list[list[int]] = field(default_factory=list)  # per token: end - start of every node
     node_times: list[tuple[list[int], list[int]]] = field(default_factory=list)  # per token: starts, ends
+    _names: dict = field(default_factory=dict, repr=False)
 
     def begin_token(self, dev) -> TokenCollector:
         return TokenCollector(self, dev)
+
+    def resource_names(self, prefix: str) -> list[str]:
+        """prefix + channel index for every channel, e.g. pim.ch0 ... (built once per prefix)."""
+        got = self._names.get(prefix)
+        if got is None:
+            got = self._names[prefix] = [f"{prefix}{c}" for c in range(self.channels)]
+        return got
 
 
 class NodeTimes:
@@ -73,26 +82,28 @@ class TokenCollector:
         self.stats, self.dev = stats, dev
         self.counts0 = dev.state.channel_counts().copy()
         self._tile_ba: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # tile -> (counts before, after)
-        self.chan_busy = np.zeros(stats.channels, np.int64)
+        self.chan_busy = [0] * stats.channels
         self.full = (1 << stats.channels) - 1
         self.wmat = stats.tile_parts
-        self.channel_bits = np.arange(stats.channels)
         a = dev.state.arrays  # the device's state arrays are updated in place: bound once
         self._chan_counts, self._counts, self._chan_class = a["chan_counts"], a["counts"], a["chan_class"]
         self._last_ch, self._last_after = -1, None
         self._mask_busy: dict[int, int] = {}
         self.asic_cover = 0  # union of job intervals, for asic_active
         self.asic_active = 0
+        self._job_ops: list = []  # each started job's element operations (the mapping's cached tuples)
 
-    def channel_of(self, node) -> int:
-        """The lowest channel of the tile's mask (an all-channel tile issues the same stream everywhere)."""
-        m = node.program.channels
-        return (m & -m).bit_length() - 1
-
-    @staticmethod
-    def channel_counts(dev, ch: int) -> np.ndarray:
-        a = dev.state.arrays
-        return a["chan_counts"][ch] + a["counts"][a["chan_class"][ch]]
+    def count_ops(self) -> None:
+        """Add the element operations of the token's jobs to stats.asic_ops: each distinct tuple once, times
+        its jobs, in order of first appearance (so the keys enter asic_ops in the order job by job would)."""
+        jobs = self._job_ops
+        times = Counter(map(id, jobs))
+        ops = self.stats.asic_ops
+        for t in dict(zip(map(id, jobs), jobs)).values():
+            n = times[id(t)]
+            for k, v in t:
+                ops[k] = ops.get(k, 0) + v * n
+        self._job_ops = []
 
     def counts_before(self, dev, ch: int) -> np.ndarray:
         """Channel ch's command counts now: the previous tile's result if it ran on the same channel."""
@@ -106,29 +117,40 @@ class TokenCollector:
         got = self._tile_ba.get(i)
         return None if got is None else got[1] - got[0]
 
-    def tile(self, i: int, node, start: int, end: int, dev, before: np.ndarray) -> None:
-        """Commands the tile issued on its channel (`before`: that channel's counts before it ran), and busy
-        time on every channel of its mask (settled per mask at the token's end)."""
-        m = node.program.channels
-        self.tile_on(i, m, (m & -m).bit_length() - 1, start, end, dev, before)
+    def tiles_counts(self, tiles: list[int]) -> np.ndarray:
+        """[len(tiles), N_CMDS]: `tile_counts` of tiles that ran, in one array operation."""
+        ba = [self._tile_ba[i] for i in tiles]
+        return np.array([a for _, a in ba], np.int64) - np.array([b for b, _ in ba], np.int64)
 
     def tile_on(self, i: int, m: int, ch: int, start: int, end: int, dev, before: np.ndarray) -> None:
-        """`tile` with the tile's channel mask and lowest channel already known."""
+        """Tile i ran from start to end on the channels of mask m: the commands it issued on its lowest channel
+        ch (`before`: that channel's counts before it ran) and busy time on every channel of m (settled per
+        mask at the token's end)."""
         after = self._chan_counts[ch] + self._counts[self._chan_class[ch]]
         self._last_ch, self._last_after = ch, after
         self._tile_ba[i] = (before, after)
         self._mask_busy[m] = self._mask_busy.get(m, 0) + end - start
 
-    def channel_busy(self) -> np.ndarray:
+    def tile_busy(self, m: int, start: int, end: int) -> None:
+        """A tile whose command counts nothing reads (a K/V write off the timeline token): busy time only."""
+        self._last_ch = -1  # the counts changed unseen: the next tile takes its own `before`
+        self._mask_busy[m] = self._mask_busy.get(m, 0) + end - start
+
+    def channel_busy(self) -> list[int]:
+        """Busy cycles per channel: each tile's time on every channel of its mask."""
+        busy = self.chan_busy
         for m, v in self._mask_busy.items():
-            self.chan_busy[(m >> self.channel_bits) & 1 == 1] += v
+            c = 0
+            while m:
+                if m & 1:
+                    busy[c] += v
+                m >>= 1
+                c += 1
         self._mask_busy = {}
-        return self.chan_busy
+        return busy
 
     def job(self, node, start: int, end: int) -> None:
-        ops = self.stats.asic_ops
-        for k, v in node.ops:
-            ops[k] = ops.get(k, 0) + v
+        self._job_ops.append(node.ops)  # added up per distinct tuple at the token's end (`count_ops`)
         lo = max(start, self.asic_cover)
         if end > lo:
             self.asic_active += end - lo
@@ -230,38 +252,44 @@ def token_breakdown(stats: SystemStats, nodes, nt: NodeTimes, t0: int, t_end: in
     rec = stats.tokens[-1]
     by_class = dict.fromkeys(OP_CLASSES, 0)
     by_comp = dict.fromkeys(COMPONENTS, 0)
-    i = max(range(len(nodes)), key=lambda k: (nt.end[k], k))
-    gap = t_end - nt.end[i]
+    end, start, pred = nt.end, nt.start, nt.pred
+    last = max(end)
+    i = len(end) - 1 - end[::-1].index(last)  # the last node to finish (the highest index among ties)
+    gap = t_end - last
     idle = gap
     by_class[nodes[i].op_class] += gap
     tiles, tile_own, jobs, job_own = [], [], [], []
     kv = 0
-    end, start, pred = nt.end, nt.start, nt.pred
+    vmm = 0
     while i >= 0:
         p = pred[i]
         before = end[p] if p >= 0 else t0
-        charge = end[i] - before
+        e = end[i]
         nd = nodes[i]
-        by_class[nd.op_class] += charge
+        by_class[nd.op_class] += e - before
         st = start[i]
-        own = end[i] - (max(before, st))
-        idle += charge - own
+        if st > before:  # idle from the predecessor's end to this node's start
+            idle += st - before
+            before = st
+        own = e - before
         if nd.is_pim:
-            if nd.kind == "kv_write":
+            kind = nd.kind
+            if kind == "kv_write":
                 kv += own
             else:
-                tiles.append(col.tile_counts(i))
+                tiles.append(i)
                 tile_own.append(own)
-                if nd.kind == "vmm":
-                    rec.vmm_cycles += own
+                if kind == "vmm":
+                    vmm += own
         else:
             jobs.append(job_weights(nd.passes, units))
             job_own.append(own)
         i = p
+    rec.vmm_cycles += vmm
     by_comp["idle"] = idle
     by_comp["kv_write"] = kv
     if tiles:
-        part = tile_components(np.array(tiles, np.int64), np.array(tile_own, np.int64), col.wmat).sum(axis=0)
+        part = tile_components(col.tiles_counts(tiles), np.array(tile_own, np.int64), col.wmat).sum(axis=0)
         for k, name in enumerate(TILE_PARTS + ("row_activate_precharge",)):
             by_comp[name] += int(part[k])
     if jobs:
@@ -271,8 +299,8 @@ def token_breakdown(stats: SystemStats, nodes, nt: NodeTimes, t0: int, t_end: in
     rec.by_class, rec.by_component = by_class, by_comp
     counts = col.dev.state.channel_counts() - col.counts0
     bus = counts[:, [int(c) for c in (Cmd.WRGB, Cmd.WRMAC16, Cmd.RDMAC16, Cmd.RDAF16, Cmd.RD, Cmd.WR)]].sum(axis=1)
-    chan_busy = col.channel_busy()
-    busy = {f"pim.ch{c}": int(chan_busy[c]) for c in range(stats.channels)}
-    busy.update({f"link.ch{c}": int(bus[c]) * int(arch.timing.nBL) for c in range(stats.channels)})
+    busy = dict(zip(stats.resource_names("pim.ch"), col.channel_busy()))
+    busy.update(zip(stats.resource_names("link.ch"), (bus * int(arch.timing.nBL)).tolist()))
     rec.busy = busy
     stats.asic_active_dram_cycles += col.asic_active
+    col.count_ops()
