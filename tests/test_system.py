@@ -138,3 +138,11 @@ def test_result_object_keys_and_determinism():
         assert np.isclose(sum(a["breakdown"][kind].values()), a["per_token_latency_s"])
     with pytest.raises(PimsimError):
         simulate(arch, trace, context=300, tokens=2)
+
+
+def test_link_bytes_count_every_command_that_uses_the_data_bus():
+    """Link traffic is read off the command table's bus facts, so WR_ABK's WRA16 (32 B from the host into
+    all banks) counts as link bytes like WRGB and WRMAC16 (it was missing from a hand-written list)."""
+    from simulator.system.result import BUS_CMDS
+
+    assert set(BUS_CMDS) == {"RD", "WR", "WRGB", "RDMAC16", "RDAF16", "WRMAC16", "WRA16"}

@@ -172,7 +172,7 @@ def commands_where(**facts) -> tuple[Cmd, ...]:
 
 def _derive() -> None:
     """The command families other modules import, read off TABLE (again after `register`)."""
-    global N_CMDS, CMD_NAMES, TOUCH, MODE, OPENS, CLOSES, NEEDS_OPEN_ROW, COLUMN, ROW_IN_LOG
+    global N_CMDS, CMD_NAMES, TOUCH, MODE, OPENS, CLOSES, NEEDS_OPEN_ROW, COLUMN, ROW_IN_LOG, ON_BUS
     N_CMDS = len(Cmd)
     CMD_NAMES = tuple(c.name for c in Cmd)
     TOUCH = {c: f.touch for c, f in TABLE.items()}
@@ -184,6 +184,8 @@ def _derive() -> None:
     COLUMN = NEEDS_OPEN_ROW | frozenset(commands_where(mode=MODE_REG))
     # Commands whose log entry names a row: row openers and row-access column commands.
     ROW_IN_LOG = OPENS | NEEDS_OPEN_ROW
+    # Commands that move one burst (32 B) over the channel's external data bus, the ASIC<->PIM link.
+    ON_BUS = tuple(c for c in Cmd if TABLE[c].bus != BUS_NONE)
 
 
 _derive()

@@ -34,7 +34,6 @@ import simpy
 
 from simulator.asic.units import UnitPool, units_from_config
 from simulator.config.schema import ArchConfig
-from simulator.dram.commands import Cmd
 from simulator.dram.fast import REC_NEXT, FastEngine
 from simulator.dram.reference import run_reference
 from simulator.mapping.pim_gpt import PimGptMapping
@@ -271,5 +270,3 @@ class SystemEngine:
         prog = concat(self.issued + [from_rows([(Op.EOC, 0, full, 0, 0)])])
         return run_reference(prog, self.arch, keep_log=keep_log)
 
-
-BUS_CMDS = (Cmd.WRGB, Cmd.WRMAC16, Cmd.RDMAC16, Cmd.RDAF16, Cmd.RD, Cmd.WR)  # 32 B over the link each

@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 
 from simulator.config.schema import ArchConfig
-from simulator.dram.commands import CMD_NAMES, N_CMDS, Cmd
+from simulator.dram.commands import CMD_NAMES, N_CMDS, ON_BUS, Cmd
 from simulator.system.stats import COMPONENTS, OP_CLASSES, SystemStats
 
 SCHEMA_VERSION = "pimsim-run/2"
-BUS_CMDS = ("WRGB", "WRMAC16", "RDMAC16", "RDAF16", "RD", "WR")  # 32 B over the ASIC<->PIM link each
+BUS_CMDS = tuple(c.name for c in ON_BUS)  # 32 B over the ASIC<->PIM link each (the command table's bus facts)
 ROW_CMDS = ("MAC16", "MAC", "EWMUL16", "AF16", "RD", "WR", "RDCP", "WRCP", "WRA16")  # need an open row
 ACT_CMDS = ("ACT", "ACT4", "ACT16")
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from simulator.dram.commands import Cmd
+from simulator.dram.commands import ON_BUS, Cmd
 
 OP_CLASSES = ("embedding", "layernorm", "qkv", "rope", "kv_append", "attn_score", "softmax", "attn_value",
               "out_proj", "residual", "ffn", "activation", "lm_head")
@@ -163,8 +163,7 @@ class TokenCollector:
             if nd.is_pim and len(nd.program):
                 m = nd.program.channels
                 c = self.tile_counts(i)
-                bus = int(sum(c[k] for k in (Cmd.WRGB, Cmd.WRMAC16, Cmd.RDMAC16, Cmd.RDAF16, Cmd.RD, Cmd.WR))) \
-                    if c is not None else 0
+                bus = int(sum(c[k] for k in ON_BUS)) if c is not None else 0
                 for ch in range(self.stats.channels):
                     if (m >> ch) & 1:
                         spans.append((f"pim.ch{ch}", nd.name, nt.start[i] - t0, nt.end[i] - t0))
@@ -298,7 +297,7 @@ def token_breakdown(stats: SystemStats, nodes, nt: NodeTimes, t0: int, t_end: in
             by_comp[name] += int(part[k])
     rec.by_class, rec.by_component = by_class, by_comp
     counts = col.dev.state.channel_counts() - col.counts0
-    bus = counts[:, [int(c) for c in (Cmd.WRGB, Cmd.WRMAC16, Cmd.RDMAC16, Cmd.RDAF16, Cmd.RD, Cmd.WR)]].sum(axis=1)
+    bus = counts[:, [int(c) for c in ON_BUS]].sum(axis=1)
     busy = dict(zip(stats.resource_names("pim.ch"), col.channel_busy()))
     busy.update(zip(stats.resource_names("link.ch"), (bus * int(arch.timing.nBL)).tolist()))
     rec.busy = busy
