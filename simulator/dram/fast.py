@@ -991,13 +991,17 @@ class FastEngine:
         cfg, tables, flat = self._cfg, self._tables, self.state.flat
         scal = a["scal"]
         buf = [np.zeros((1 << 12, N_REC), np.int64)]
+        views: dict[int, np.ndarray] = {}  # program length -> the buffer's first rows (made once per length)
         direct = [None]  # the compiled overload itself: skips the dispatcher's typing of its arguments
 
         def run_tile(op, opsize, mask, bank, row):
-            n = op.shape[0]
-            if n > buf[0].shape[0]:
-                buf[0] = np.zeros((2 * n, N_REC), np.int64)
-            rec = buf[0][:n]
+            rec = views.get(op.shape[0])
+            if rec is None:
+                n = op.shape[0]
+                if n > buf[0].shape[0]:
+                    buf[0] = np.zeros((2 * n, N_REC), np.int64)
+                    views.clear()
+                rec = views[n] = buf[0][:n]
             call = direct[0]
             if call is None:
                 k(op, opsize, mask, bank, row, rec, False, cfg, tables, flat)
