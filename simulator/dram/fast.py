@@ -598,8 +598,10 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw, 
 # config scalars and each array's offset in one small table) and carves `_run`'s ~40 arrays out of them as
 # views: a call from Python then unboxes 10 arguments instead of ~50 (measured ~3.4 us -> ~1 us per call),
 # which the system engine pays on each of its ~500 tiles per GPT2-XL token. `_run` itself is unchanged.
-CFG_N_CH, CFG_NB, CFG_BPG, CFG_NG, CFG_DEPTH, CFG_REFI, CFG_FAW, CFG_STALL = range(8)  # `cfg`'s head
-N_CFG = 8
+# `cfg`'s head; the command count is passed, not compiled in: the cached kernel must not keep a stale one
+# when the command table grows (tests/test_new_command.py)
+CFG_N_CH, CFG_NB, CFG_BPG, CFG_NG, CFG_DEPTH, CFG_REFI, CFG_FAW, CFG_STALL, CFG_N_CMDS = range(9)
+N_CFG = 9
 TABLES = ("rptr", "rscope", "rnext", "rcyc", "touch", "mode_of", "is_open", "is_close", "row_in_log",
           "completion", "dkind", "dcmd", "dconv", "dblock", "dcolcount", "self_gaps")  # 1-D, in this order
 STATE = ("st_bank", "st_group", "st_chan", "open_row", "mode", "last_issue", "last_done", "acts", "n_acts",
@@ -611,7 +613,7 @@ _OFF_S = N_CFG + len(TABLES) + 1  # cfg[_OFF_S + j]: start of state array j in `
 
 @_jit(cache=True, error_model="numpy")
 def _run_packed(ops, opsizes, masks, banks, rows, rec, keep_log, cfg, tables, state):
-    n_ch, nb, ng, depth = cfg[CFG_N_CH], cfg[CFG_NB], cfg[CFG_NG], cfg[CFG_DEPTH]
+    n_ch, nb, ng, depth, nc = cfg[CFG_N_CH], cfg[CFG_NB], cfg[CFG_NG], cfg[CFG_DEPTH], cfg[CFG_N_CMDS]
     t, o = tables, cfg[_OFF_T:]
     s, q = state, cfg[_OFF_S:]
     return _run(ops, opsizes, masks, banks, rows, n_ch, nb, cfg[CFG_BPG], ng, depth, cfg[CFG_REFI],
@@ -619,13 +621,13 @@ def _run_packed(ops, opsizes, masks, banks, rows, rec, keep_log, cfg, tables, st
                 t[o[0]:o[1]], t[o[1]:o[2]], t[o[2]:o[3]], t[o[3]:o[4]], t[o[4]:o[5]], t[o[5]:o[6]],
                 t[o[6]:o[7]], t[o[7]:o[8]], t[o[8]:o[9]], t[o[9]:o[10]], t[o[10]:o[11]], t[o[11]:o[12]],
                 t[o[12]:o[13]], t[o[13]:o[14]], t[o[14]:o[15]], keep_log,
-                s[q[0]:q[1]].reshape((n_ch, nb + 2, N_CMDS)), s[q[1]:q[2]].reshape((n_ch, ng + 2, N_CMDS)),
-                s[q[2]:q[3]].reshape((n_ch, N_CMDS)), s[q[3]:q[4]].reshape((n_ch, nb)), s[q[4]:q[5]],
+                s[q[0]:q[1]].reshape((n_ch, nb + 2, nc)), s[q[1]:q[2]].reshape((n_ch, ng + 2, nc)),
+                s[q[2]:q[3]].reshape((n_ch, nc)), s[q[3]:q[4]].reshape((n_ch, nb)), s[q[4]:q[5]],
                 s[q[5]:q[6]], s[q[6]:q[7]], s[q[7]:q[8]].reshape((n_ch, _FAW_WINDOW)), s[q[8]:q[9]],
                 s[q[9]:q[10]], s[q[10]:q[11]].reshape((n_ch, depth)), s[q[11]:q[12]], s[q[12]:q[13]],
-                s[q[13]:q[14]], s[q[14]:q[15]].reshape((n_ch, N_CMDS)), s[q[15]:q[16]], s[q[16]:q[17]],
+                s[q[13]:q[14]], s[q[14]:q[15]].reshape((n_ch, nc)), s[q[15]:q[16]], s[q[16]:q[17]],
                 s[q[17]:q[18]], s[q[18]:q[19]], s[q[19]:q[20]], s[q[20]:q[21]], rec,
-                s[q[21]:q[22]].reshape((n_ch, N_CMDS)), s[q[22]:q[23]], t[o[15]:o[16]])
+                s[q[21]:q[22]].reshape((n_ch, nc)), s[q[22]:q[23]], t[o[15]:o[16]])
 
 
 @_jit(cache=True, error_model="numpy")
@@ -914,7 +916,7 @@ class FastEngine:
         assert all(w.window == _FAW_WINDOW and set(w.commands) == OPENS for w in windows)
         faw = windows[0].cycles if windows else 0
         scalars = (org.channels, org.banks, org.banks_per_group, org.bank_groups, org.queue_depth,
-                   tm.nREFI if cfg.refresh.enabled else 0, faw, refresh_stall_limit(tm) if cfg.refresh.enabled else 0)
+                   tm.nREFI if cfg.refresh.enabled else 0, faw, refresh_stall_limit(tm) if cfg.refresh.enabled else 0, N_CMDS)
         self._tables, table_offs = _pack([rptr, rscope, rnext, rcyc, _TOUCH, mode_of, _IS_OPEN, _IS_CLOSE,
                                           _ROW_IN_LOG, completion, *decode_arrays(), self._self_gaps])
         self._cfg = np.array([*scalars, *table_offs, *self.state.offsets], np.int64)
