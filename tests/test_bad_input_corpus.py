@@ -262,8 +262,11 @@ def test_row_06_closed_stdout_full_disk_and_ctrl_c(tmp_path, monkeypatch):
 
 def test_row_06_ctrl_c_in_a_real_process(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # a user's Ctrl-C reaches a foreground process whose SIGINT is at its default; a job started in the
+    # background by a non-interactive shell inherits SIGINT ignored, so reset it in the child
     p = subprocess.Popen([sys.executable, "-m", "simulator.cli", "run", "--model", "gpt2-xl", "--tokens", "400",
-                          "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path)
+                          "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(6)  # past the imports, inside the simulation
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=TIME_LIMIT_S)
