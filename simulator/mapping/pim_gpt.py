@@ -102,6 +102,7 @@ class PimGptMapping:
         self._templates: dict = {}
         self._chunk_cache: dict = {}
         self._layer_copies: dict = {}  # id(program) -> (program, its copy in every layer block); bounded
+        self._tile_reuse: dict = {}  # K/V write piece / p . V node -> its last tile, reused while nothing changed
         org = arch.organisation
         self.C, self.B = org.channels, org.banks
         self.CB = self.C * self.B
@@ -509,8 +510,13 @@ class PimGptMapping:
         return got[1][off // self.layer_rows]
 
     def _append_tile(self, ctx: int, name: str, j: int, off: int, deps) -> PimTile:
-        return PimTile(f"{name}.{j}", "kv_append", self._in_layer(self._append_chunks(ctx)[j], off), deps,
-                       shadow=True, kind="kv_write")
+        prog = self._in_layer(self._append_chunks(ctx)[j], off)
+        key = (name, j)
+        t = self._tile_reuse.get(key)
+        if t is None or t.program is not prog or t.deps != deps:  # a V piece: the same program all its V pass
+            t = self._tile_reuse[key] = PimTile(f"{name}.{j}", "kv_append", prog, deps, shadow=True,
+                                                kind="kv_write")
+        return t
 
     def _score_tile(self, ctx: int, name: str, off: int, deps) -> PimTile:
         prog = self._score_rel(ctx - 1)
@@ -533,8 +539,12 @@ class PimGptMapping:
 
     def _value_tile(self, ctx: int, name: str, off: int, deps) -> PimTile:
         prog = self._value_rel(ctx - 1)
-        return PimTile(name, "attn_value", self._in_layer(prog, off), deps,
-                       readouts=self._value_readouts(ctx - 1, prog))
+        layer_prog = self._in_layer(prog, off)
+        t = self._tile_reuse.get(name)
+        if t is None or t.program is not layer_prog or t.deps != deps:  # serves many tokens (with its read-outs)
+            t = self._tile_reuse[name] = PimTile(name, "attn_value", layer_prog, deps,
+                                                 readouts=self._value_readouts(ctx - 1, prog))
+        return t
 
     _VALUE_OUT = (("valu", 2),)  # + p_t * v_t of the current token, added as each read-out arrives
 
