@@ -989,7 +989,7 @@ class FastEngine:
         a = self.state.arrays
         k = kernel(self.fast_start)
         if hasattr(k, "py_func"):  # the JIT (not an ahead-of-time build): the entry that returns nothing
-            k = globals()["_run_tile"]
+            k = _run_tile
         cfg, tables, flat = self._cfg, self._tables, self.state.flat
         scal = a["scal"]
         buf = [np.zeros((1 << 12, N_REC), np.int64)]

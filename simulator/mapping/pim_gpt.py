@@ -510,12 +510,16 @@ class PimGptMapping:
         return got[1][off // self.layer_rows]
 
     def _append_tile(self, ctx: int, name: str, j: int, off: int, deps) -> PimTile:
-        prog = self._in_layer(self._append_chunks(ctx)[j], off)
-        key = (name, j)
+        prog = self._in_layer(self._append_chunks(ctx)[j], off)  # a V piece: the same program all its V pass
+        return self._reused((name, j), prog, deps,
+                            lambda: PimTile(f"{name}.{j}", "kv_append", prog, deps, shadow=True, kind="kv_write"))
+
+    def _reused(self, key, prog, deps, make) -> PimTile:
+        """The tile last made under `key` while its program is the same object and its inputs are equal (a
+        tile is immutable and fully determined by them), else a new one from `make()`."""
         t = self._tile_reuse.get(key)
-        if t is None or t.program is not prog or t.deps != deps:  # a V piece: the same program all its V pass
-            t = self._tile_reuse[key] = PimTile(f"{name}.{j}", "kv_append", prog, deps, shadow=True,
-                                                kind="kv_write")
+        if t is None or t.program is not prog or t.deps != deps:
+            t = self._tile_reuse[key] = make()
         return t
 
     def _score_tile(self, ctx: int, name: str, off: int, deps) -> PimTile:
@@ -539,12 +543,9 @@ class PimGptMapping:
 
     def _value_tile(self, ctx: int, name: str, off: int, deps) -> PimTile:
         prog = self._value_rel(ctx - 1)
-        layer_prog = self._in_layer(prog, off)
-        t = self._tile_reuse.get(name)
-        if t is None or t.program is not layer_prog or t.deps != deps:  # serves many tokens (with its read-outs)
-            t = self._tile_reuse[name] = PimTile(name, "attn_value", layer_prog, deps,
-                                                 readouts=self._value_readouts(ctx - 1, prog))
-        return t
+        layer_prog = self._in_layer(prog, off)  # serves many tokens (with its read-outs)
+        return self._reused(name, layer_prog, deps, lambda: PimTile(
+            name, "attn_value", layer_prog, deps, readouts=self._value_readouts(ctx - 1, prog)))
 
     _VALUE_OUT = (("valu", 2),)  # + p_t * v_t of the current token, added as each read-out arrives
 
