@@ -36,7 +36,7 @@ def setup():
 
 
 def _generation(arch, pm, se, memo):
-    dev = fast.FastEngine(arch, memo=memo)
+    dev = fast.FastEngine(arch, memo=memo, memo_min_columns=0)  # every program, to exercise the memo
     ends = run_programs(dev, se.issued)
     x = dev.state.x
     return ends, dev.state.channel_counts(), dev.state.bank_open_cycles(x), dev
@@ -49,12 +49,72 @@ def test_program_by_program_generation_identical(setup):
     assert e_on == e_off
     np.testing.assert_array_equal(c_on, c_off)
     assert o_on == o_off
-    assert dev.memo.hits >= 100  # the memo is exercised (227 hits of 1278 calls here), not bypassed
+    assert dev.memo.hits >= 100  # the memo is exercised, not bypassed
 
 
-def test_simulate_identical(setup, monkeypatch):
+def _tile_records(arch, programs, memo, min_columns=0):
+    """Every program's whole record (all REC_* columns), run the way the system engine runs tiles."""
+    dev = fast.FastEngine(arch, memo=memo, memo_min_columns=min_columns)
+    run_tile = dev.tile_runner()
+    recs = [run_tile(*(np.ascontiguousarray(v, np.int64) for v in (p.op, p.opsize, p.mask, p.bank, p.row))).copy()
+            for p in programs]
+    x = dev.state.x
+    return recs, dev.state.channel_counts(), dev.state.bank_open_cycles(x), x, dev
+
+
+def test_tile_runner_records_identical(setup):
+    """Through `tile_runner` (the system engine's path): every instruction's arrival, next-arrival, first and
+    last completion and issue-cycle sum, the counts and the open-bank cycles equal memo off."""
+    arch, _, _, se = setup
+    on = _tile_records(arch, se.issued, True)
+    off = _tile_records(arch, se.issued, False)
+    assert len(on[0]) == len(off[0])
+    for a, b in zip(on[0], off[0]):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(on[1], off[1])
+    assert on[2:4] == off[2:4]
+    assert on[4].memo.hits >= 100 and on[4].memo.misses >= 1
+
+
+def test_memo_takes_only_programs_with_enough_columns(setup):
+    """A program is looked up only if it has at least `min_columns` column requests (memo.MIN_COLUMNS by
+    default): smaller ones are simulated."""
+    arch, _, _, se = setup
+    dev = fast.FastEngine(arch, memo=True)
+    assert dev.memo.min_columns == fast.MEMO_MIN_COLUMNS
+    run_programs(dev, se.issued)
+    big = sum(1 for p in se.issued if len(p.op) >= 16 and int(p.opsize.sum()) >= fast.MEMO_MIN_COLUMNS)
+    assert 0 < dev.memo.hits + dev.memo.misses <= big
+    dev = fast.FastEngine(arch, memo=True, memo_min_columns=10**9)
+    run_programs(dev, se.issued)
+    assert dev.memo.hits == dev.memo.misses == 0
+
+
+def test_a_full_table_drops_entries_and_stays_exact(setup):
+    """With a table too small for the generation, entries are dropped (first those never hit) and the
+    results still equal memo off."""
+    arch, _, _, se = setup
+    on = _tile_records(arch, se.issued, True)
+    off = _tile_records(arch, se.issued, False)
+    dev = fast.FastEngine(arch, memo=True, memo_min_columns=0)
+    dev.memo.max_words = 200_000
+    run_tile = dev.tile_runner()
+    recs = [run_tile(*(np.ascontiguousarray(v, np.int64) for v in (p.op, p.opsize, p.mask, p.bank, p.row))).copy()
+            for p in se.issued]
+    assert dev.memo.dropped > 0 and dev.memo.hits > 0
+    assert dev.memo.words <= dev.memo.max_words
+    for a, b in zip(recs, off[0]):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(dev.state.channel_counts(), off[1])
+    assert dev.state.bank_open_cycles(dev.state.x) == off[2] and dev.state.x == off[3] == on[3]
+
+
+@pytest.mark.parametrize("min_columns", [0, None])
+def test_simulate_identical(setup, monkeypatch, min_columns):
     arch, trace, _, _ = setup
     out = {}
+    if min_columns is not None:
+        monkeypatch.setattr(fast, "MEMO_MIN_COLUMNS", min_columns)
     for memo in (True, False):
         monkeypatch.setattr(fast, "MEMO_DEFAULT", memo)
         o = simulate(arch, trace, context=1, tokens=None, gpu=None, cpu=None)

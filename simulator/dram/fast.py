@@ -37,7 +37,22 @@ from simulator.dram.commands import (
 )
 from simulator.dram.isa import Op
 from simulator.dram.log import CommandLog, ReplayResult
+from simulator.dram.memo import MIN_COLUMNS as MEMO_MIN_COLUMNS
 from simulator.dram.memo import RunMemo
+from simulator.dram.packing import (
+    CFG_BPG,
+    CFG_DEPTH,
+    CFG_FAW,
+    CFG_N_CH,
+    CFG_N_CMDS,
+    CFG_NB,
+    CFG_NG,
+    CFG_REFI,
+    CFG_STALL,
+    OFF_S,
+    OFF_T,
+    STATE,
+)
 from simulator.dram.program import Program
 from simulator.dram.requests import K_ALLBANK, K_EOC, K_NONE, K_SINGLE, K_SYNC, command_modes, decode_arrays
 from simulator.dram.timing import (
@@ -77,7 +92,8 @@ _TOUCH = np.array([TOUCH[c] for c in Cmd], dtype=np.int64)
 _IS_OPEN = np.array([c in OPENS for c in Cmd], dtype=np.int64)
 _IS_CLOSE = np.array([c in CLOSES for c in Cmd], dtype=np.int64)
 _ROW_IN_LOG = np.array([c in ROW_IN_LOG for c in Cmd], dtype=np.int64)
-MEMO_DEFAULT = False  # FastEngine(memo=None) follows this: off until it pays (simulator/dram/memo.py)
+MEMO_DEFAULT = True  # FastEngine(memo=None) follows this (simulator/dram/memo.py)
+_MEMO_MIN_INSTRUCTIONS = 16  # shorter programs skip the memo before their column count is even summed
 
 
 _JIT: dict = {}  # kernel name -> (Python function, numba.njit options); compiled on first use
@@ -598,24 +614,11 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw, 
 # config scalars and each array's offset in one small table) and carves `_run`'s ~40 arrays out of them as
 # views: a call from Python then unboxes 10 arguments instead of ~50 (measured ~3.4 us -> ~1 us per call),
 # which the system engine pays on each of its ~500 tiles per GPT2-XL token. `_run` itself is unchanged.
-# `cfg`'s head; the command count is passed, not compiled in: the cached kernel must not keep a stale one
-# when the command table grows (tests/test_new_command.py)
-CFG_N_CH, CFG_NB, CFG_BPG, CFG_NG, CFG_DEPTH, CFG_REFI, CFG_FAW, CFG_STALL, CFG_N_CMDS = range(9)
-N_CFG = 9
-TABLES = ("rptr", "rscope", "rnext", "rcyc", "touch", "mode_of", "is_open", "is_close", "row_in_log",
-          "completion", "dkind", "dcmd", "dconv", "dblock", "dcolcount", "self_gaps")  # 1-D, in this order
-STATE = ("st_bank", "st_group", "st_chan", "open_row", "mode", "last_issue", "last_done", "acts", "n_acts",
-         "ref_due", "ring", "nreq", "last_conv", "last_leave", "counts", "chan_class", "parent", "cut", "scal",
-         "open_since", "open_cycles", "chan_counts", "chan_open")  # FastState's arrays, in this order
-_OFF_T = N_CFG  # cfg[_OFF_T + j]: start of table j in `tables` (and cfg[_OFF_T + j + 1] its end)
-_OFF_S = N_CFG + len(TABLES) + 1  # cfg[_OFF_S + j]: start of state array j in `state`
-
-
 @_jit(cache=True, error_model="numpy")
 def _run_packed(ops, opsizes, masks, banks, rows, rec, keep_log, cfg, tables, state):
     n_ch, nb, ng, depth, nc = cfg[CFG_N_CH], cfg[CFG_NB], cfg[CFG_NG], cfg[CFG_DEPTH], cfg[CFG_N_CMDS]
-    t, o = tables, cfg[_OFF_T:]
-    s, q = state, cfg[_OFF_S:]
+    t, o = tables, cfg[OFF_T:]
+    s, q = state, cfg[OFF_S:]
     return _run(ops, opsizes, masks, banks, rows, n_ch, nb, cfg[CFG_BPG], ng, depth, cfg[CFG_REFI],
                 cfg[CFG_FAW], cfg[CFG_STALL],
                 t[o[0]:o[1]], t[o[1]:o[2]], t[o[2]:o[3]], t[o[3]:o[4]], t[o[4]:o[5]], t[o[5]:o[6]],
@@ -895,13 +898,13 @@ class FastState:
 class FastEngine:
     """Runs programs on one device, keeping its state between calls."""
 
-    def __init__(self, cfg: ArchConfig, memo: bool | None = None, fast_start: bool = False):
+    def __init__(self, cfg: ArchConfig, memo: bool | None = None, fast_start: bool = False,
+                 memo_min_columns: int | None = None):
         org, tm = cfg.organisation, cfg.timing
         self.cfg = cfg
         self.fast_start = fast_start  # see kernel()
         self.state = FastState(cfg)
-        use_memo = MEMO_DEFAULT if memo is None else memo
-        self.memo = RunMemo(org.queue_depth, tm.nFAW if cfg.controller.enforce_faw else 0) if use_memo else None
+        self._use_memo = MEMO_DEFAULT if memo is None else memo
         gap = timing_arrays(tm).gap
         rptr, rscope, rnext, rcyc = _rules_csr(gap)
         # pitch of back-to-back identical column commands: the largest self-constraint that applies
@@ -920,6 +923,9 @@ class FastEngine:
         self._tables, table_offs = _pack([rptr, rscope, rnext, rcyc, _TOUCH, mode_of, _IS_OPEN, _IS_CLOSE,
                                           _ROW_IN_LOG, completion, *decode_arrays(), self._self_gaps])
         self._cfg = np.array([*scalars, *table_offs, *self.state.offsets], np.int64)
+        self.memo = (RunMemo(self._cfg, self._tables, self.state.flat,
+                             min_columns=MEMO_MIN_COLUMNS if memo_min_columns is None else memo_min_columns)
+                     if self._use_memo else None)
 
     def kernel_args(self, op, opsize, mask, bank, row, keep_log, rec) -> tuple:
         """The kernel's arguments (`_run_packed`): the program (as int64), the record, keep_log, then the
@@ -939,32 +945,40 @@ class FastEngine:
         rec = record
         if rec is None:
             rec = np.zeros((len(op), N_REC), np.int64) if x_after is not None else _NO_RECORD
-        memo = self.memo if (self.memo is not None and not keep_log and a["scal"][SCAL_CLASSES] == 1 and len(op)) else None
-        if memo is not None:
-            x0 = int(a["scal"][SCAL_X])
-            prog = tuple(np.asarray(v, np.int64) for v in (op, opsize, mask, bank, row))
-            key = memo.key(a, x0, prog)
-            memo.start(a, x0)
-            hit = memo.table.get(key)
+        if self._memoise(op, opsize, keep_log):
+            prog = tuple(np.ascontiguousarray(v, np.int64) for v in (op, opsize, mask, bank, row))
             if rec.shape[0] == 0:
-                rec = np.zeros((len(op), N_REC), np.int64)  # the entry keeps the record for later x_after callers
-            if hit is not None:
-                memo.hits += 1
-                end = memo.apply(hit, a, x0, rec)
-                if x_after is not None:
-                    x_after[:] = rec[:, REC_NEXT]
-                return end, np.zeros((0, 6), np.int64)
-            memo.misses += 1
-            before = memo.snapshot(a)
-        out = kernel(self.fast_start)(*self.kernel_args(op, opsize, mask, bank, row, keep_log, rec))
-        if a["scal"][SCAL_STALL_CMD] >= 0:
-            self._stalled()
-        if memo is not None and a["scal"][SCAL_CLASSES] == 1:
-            memo.store(key, a, x0, before, int(out[0]), rec, final_commands(*prog[:3]))
+                rec = np.zeros((len(op), N_REC), np.int64)  # an entry keeps the record for later x_after callers
+            out = self._run_memoised(prog, rec), np.zeros((0, N_LOG), np.int64)
+        else:
+            out = kernel(self.fast_start)(*self.kernel_args(op, opsize, mask, bank, row, keep_log, rec))
+            if a["scal"][SCAL_STALL_CMD] >= 0:
+                self._stalled()
         if x_after is not None:
             x_after[:] = rec[:, REC_NEXT]
         return out
 
+    def _memoise(self, op, opsize, keep_log) -> bool:
+        """Whether this call goes through the memo: memo on, no log, one class, and enough column requests
+        for a lookup to pay (memo.MIN_COLUMNS)."""
+        return (self.memo is not None and not keep_log and len(op) >= min(_MEMO_MIN_INSTRUCTIONS, self.memo.min_columns)
+                and len(op) > 0 and self.state.arrays["scal"][SCAL_CLASSES] == 1
+                and int(np.sum(opsize)) >= self.memo.min_columns)
+
+    def _run_memoised(self, prog: tuple, rec: np.ndarray) -> int:
+        """Run a program (C-contiguous int64 arrays, a full-length record) through the memo; returns its EOC
+        cycle or -1."""
+        k = kernel(self.fast_start)
+        scal = self.state.arrays["scal"]
+        hit, end, token = self.memo.lookup(*prog, rec)
+        if hit:
+            return end
+        end = int(k(*prog, rec, False, self._cfg, self._tables, self.state.flat)[0])
+        if scal[SCAL_STALL_CMD] >= 0:
+            self._stalled()
+        if scal[SCAL_CLASSES] == 1:
+            self.memo.store(token, end, prog[0], prog[1], prog[2], rec)
+        return end
 
     def _stalled(self):
         """The watchdog stopped the run: one line naming the stalled command and channel."""
@@ -979,15 +993,10 @@ class FastEngine:
         per-call Python work done once: the kernel and its static / state arguments are bound here, and the
         record goes to a reused buffer. Returns run_tile(op, opsize, mask, bank, row) -> the program's record
         rows (`record` of `run`; a view, valid until the next call; rows after an EOC are not written).
-        The program arrays must be C-contiguous int64. With the memo on, the calls go through `run`."""
-        if self.memo is not None:
-            def via_run(op, opsize, mask, bank, row):
-                rec = np.zeros((len(op), N_REC), np.int64)
-                self.run(op, opsize, mask, bank, row, record=rec)
-                return rec
-            return via_run
+        The program arrays must be C-contiguous int64. Programs the memo takes (`_memoise`) go through it."""
         a = self.state.arrays
         k = kernel(self.fast_start)
+        memo = self.memo
         if hasattr(k, "py_func"):  # the JIT (not an ahead-of-time build): the entry that returns nothing
             k = _run_tile
         cfg, tables, flat = self._cfg, self._tables, self.state.flat
@@ -1004,6 +1013,9 @@ class FastEngine:
                     buf[0] = np.zeros((2 * n, N_REC), np.int64)
                     views.clear()
                 rec = views[n] = buf[0][:n]
+            if memo is not None and self._memoise(op, opsize, False):
+                self._run_memoised((op, opsize, mask, bank, row), rec)
+                return rec
             call = direct[0]
             if call is None:
                 k(op, opsize, mask, bank, row, rec, False, cfg, tables, flat)
