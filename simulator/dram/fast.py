@@ -807,15 +807,6 @@ def _apply(k, cmd, bank, row, t, st_bank, st_group, st_chan, open_row, mode, las
         last_done[k] = v
 
 
-def final_commands(op: np.ndarray, opsize: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Per instruction, how many final commands it issues over all its channels (0: host-side, SYNC, EOC)."""
-    kind, _, _, _, colcount = decode_arrays()
-    k = kind[op]
-    per_channel = np.where(colcount[op] == 1, opsize, 1)
-    does = (k != K_NONE) & (k != K_EOC) & (k != K_SYNC)
-    return np.where(does, per_channel * np.bitwise_count(mask.astype(np.uint64)).astype(np.int64), 0)
-
-
 def needs_reference(prog: Program, cfg: ArchConfig) -> bool:
     """FR-FCFS reorders conventional requests; the fast engine models in-order queues only."""
     if cfg.controller.conventional_scheduler != "frfcfs":
@@ -997,6 +988,8 @@ class FastEngine:
         a = self.state.arrays
         k = kernel(self.fast_start)
         memo = self.memo
+        min_instructions = max(1, min(_MEMO_MIN_INSTRUCTIONS, memo.min_columns)) if memo is not None else 0
+        columns: dict[int, tuple] = {}  # id(opsize) -> (opsize, its column requests)
         if hasattr(k, "py_func"):  # the JIT (not an ahead-of-time build): the entry that returns nothing
             k = _run_tile
         cfg, tables, flat = self._cfg, self._tables, self.state.flat
@@ -1013,9 +1006,17 @@ class FastEngine:
                     buf[0] = np.zeros((2 * n, N_REC), np.int64)
                     views.clear()
                 rec = views[n] = buf[0][:n]
-            if memo is not None and self._memoise(op, opsize, False):
-                self._run_memoised((op, opsize, mask, bank, row), rec)
-                return rec
+            if memo is not None and op.shape[0] >= min_instructions and scal[SCAL_CLASSES] == 1:
+                # the column count, cached by array: the system engine passes the same arrays token after
+                # token (a stale count could only send a program the other way; the memo compares programs)
+                seen = columns.get(id(opsize))
+                if seen is None or seen[0] is not opsize:
+                    if len(columns) > 4096:
+                        columns.clear()
+                    seen = columns[id(opsize)] = (opsize, int(np.sum(opsize)))
+                if seen[1] >= memo.min_columns:
+                    self._run_memoised((op, opsize, mask, bank, row), rec)
+                    return rec
             call = direct[0]
             if call is None:
                 k(op, opsize, mask, bank, row, rec, False, cfg, tables, flat)
