@@ -369,3 +369,20 @@ def test_measured_op_bandwidths_apply_per_op_class():
     for kind, o in ops.items():
         fixed = 7e-6 if kind == "lm_head" else 0.0
         assert predict(p, [o], "hf-forward").latency_s == pytest.approx(mb / expected[kind] + fixed, rel=1e-12), kind
+
+
+def test_run_rejects_an_impossible_baseline_before_simulating(monkeypatch):
+    """`pimsim run` / `reproduce` check the baseline options first, so a bad one loses no simulated work."""
+    import simulator.system.api as api
+    from simulator.config.loader import load_arch
+    from simulator.trace.derive import derive_trace
+
+    def engine_must_not_run(*a, **k):
+        raise AssertionError("the PIM simulation started before the baseline options were checked")
+
+    monkeypatch.setattr(api, "SystemEngine", engine_must_not_run)
+    arch, trace = load_arch("pim_gpt"), derive_trace("gpt2-small")
+    with pytest.raises(PimsimError, match="--stack fastertransformer: a CUDA library"):
+        api.simulate(arch, trace, tokens=1, cpu="xeon_gold_6154", baseline_stack="fastertransformer")
+    with pytest.raises(PimsimError, match="--threads 99: xeon_gold_6154 has 18 cores"):
+        api.simulate(arch, trace, tokens=1, baseline_threads=99)
