@@ -104,16 +104,39 @@ def test_swiglu_rmsnorm_gqa_model():
     assert {"rmsnorm", "swiglu", "rope"} <= kinds and "gelu" not in kinds
 
 
-@pytest.mark.parametrize("attn", ["sdpa", "eager-h2d"])
-def test_trace_workload_matches_model_workload(attn):
+@pytest.mark.parametrize("attn,stack", [("sdpa", None), ("eager-h2d", None), (None, "fastertransformer")])
+def test_trace_workload_matches_model_workload(attn, stack):
     from simulator.baselines import workload_from_trace
     from simulator.trace.derive import derive_trace
 
     trace = derive_trace("gpt2-small")
-    a = totals(workload_from_trace(trace, 256, "fp32", attn=attn))
-    b = totals(workload_from_model(model_shape("gpt2-small"), 256, "fp32", attn=attn))
+    a = totals(workload_from_trace(trace, 256, "fp32", attn=attn, stack=stack))
+    b = totals(workload_from_model(model_shape("gpt2-small"), 256, "fp32", attn=attn, stack=stack))
     for key in ("flops", "weight_bytes", "kv_bytes", "kernels", "syncs"):
         assert a[key] == b[key], key
+
+
+@pytest.mark.parametrize("model", ["gpt2-small", "gpt3-medium", "gpt3-xl"])
+def test_fastertransformer_kernel_set_is_ft_gpt_decoder(model):
+    """FT's GPT decoder (ParallelGptDecoder.cc): 9 kernels per layer; per step embedding + position (1), final
+    layernorm (1), logits GEMM (1) and top-p sampling (FT_SAMPLING_KERNELS). Same weights as HF's op list,
+    the cache updated in place, no merge-heads copy."""
+    from simulator.baselines.workload import FT_SAMPLING_KERNELS
+
+    shape = model_shape(model)
+    ft = workload_from_model(shape, 330, "fp16", stack="fastertransformer")
+    assert sum(o.kernels for o in ft if o.per_layer) == 9
+    assert sum(o.kernels for o in ft if not o.per_layer) == 3 + FT_SAMPLING_KERNELS
+    assert totals(ft)["kernels"] == 9 * shape.layers + 3 + FT_SAMPLING_KERNELS
+    hf = workload_from_model(shape, 330, "fp16", stack="optimized")
+    assert totals(ft)["weight_bytes"] == totals(hf)["weight_bytes"]
+    assert totals(ft)["kv_bytes"] == totals(hf)["kv_bytes"]
+    assert "attn.merge_heads" not in {o.name for o in ft} and ft[-1].name == "sampling"
+    # the kernel set is its own argument too
+    own = workload_from_model(shape, 330, "fp16", kernels="fastertransformer", kv_update="inplace")
+    assert totals(own) == totals(ft)
+    with pytest.raises(PimsimError, match="kernels 'trt'"):
+        workload_from_model(shape, 330, "fp16", kernels="trt")
 
 
 def test_eager_h2d_attention_is_transformers_4x_gpt2():

@@ -39,7 +39,7 @@ def c(v, **kw):
 
 
 def preset(kind="gpu", *, host=10.0, dev=0.0, layer=0.0, call=0.0, gen=0.0, sync=0.0, graph=0.0, depth=1024,
-           bw=50.0, tflops=1.0, threads=1, cores=4, bw1=None, fj=0.0, power="utilisation"):
+           bw=50.0, tflops=1.0, threads=1, cores=4, bw1=None, fj=0.0, power="utilisation", launch=None):
     """50 GB/s and 1 TFLOP/s achievable (efficiencies 1); host costs in us."""
     data = {
         "name": "tiny", "kind": kind,
@@ -50,6 +50,8 @@ def preset(kind="gpu", *, host=10.0, dev=0.0, layer=0.0, call=0.0, gen=0.0, sync
                      "token_overhead_us": c(call), "generate_overhead_us": c(gen), "sync_us": c(sync),
                      "graph_launch_us": c(graph)},
     }
+    if launch is not None:
+        data["software"]["launch_us"] = c(launch)
     if kind == "gpu":
         data["software"]["launch_queue_depth"] = c(depth)
     else:
@@ -145,7 +147,7 @@ def test_gpu_launch_queue_depth_one_blocks_the_host():
 def test_cpu_one_thread_is_exactly_host_plus_device():
     p = preset("cpu", host=10, layer=100, call=50, gen=20)
     wl = workload_from_model(model_shape("gpt2-small"), 128, "fp32")
-    for stack in STACKS:
+    for stack in (s for s in STACKS if not get_stack(s).gpu_only):
         wls = workload_from_model(model_shape("gpt2-small"), 128, "fp32", stack=stack)
         assert predict(p, wls, stack).latency_s == pytest.approx(closed_form(p, wls, stack), rel=1e-9), stack
     r = predict(p, wl, "hf-generate")
@@ -222,8 +224,31 @@ def test_optimized_stack_updates_the_cache_in_place():
     assert append_bytes("hf-generate") > 500 * append_bytes("optimized")   # torch.cat copies the whole cache
 
 
+def test_fastertransformer_stack_launches_each_kernel_from_cpp():
+    """A C++ loop: every kernel costs `launch_us` of host time (no PyTorch dispatch, no Python glue, no graph)
+    and the step ends with one synchronisation (FT's device-to-host copy of the finished flags)."""
+    p = preset(host=10, dev=2, layer=100, call=100, graph=12, sync=5, launch=4)
+    host_bound = [op(bytes_=50_000, count=4)]             # 1 us + 2 us fixed per kernel < 4 us launch
+    r = predict(p, host_bound, "fastertransformer")
+    assert r.latency_s == pytest.approx((4 * 4 + 3 + 5) * US, rel=1e-12)   # host-bound: last kernel, then sync
+    assert r.breakdown["dispatch_s"] == pytest.approx(16 * US) and r.breakdown["framework_s"] == 0
+    device_bound = [op(count=4)]                         # 20 us + 2 us fixed per kernel
+    assert predict(p, device_bound, "fastertransformer").latency_s == pytest.approx((4 + 4 * 22 + 5) * US)
+
+
+def test_fastertransformer_stack_needs_a_gpu_with_launch_us():
+    wl = [op()]
+    with pytest.raises(PimsimError, match="--stack fastertransformer: a CUDA library, so GPU presets only"):
+        predict(preset("cpu"), wl, "fastertransformer")
+    with pytest.raises(PimsimError, match="tiny has no software.launch_us"):
+        predict(preset(), wl, "fastertransformer")
+    for name in ("t4", "v100", "a100", "h100", "rtx5090"):
+        assert load_preset(name).software.launch_us is not None, name
+
+
 def test_unknown_stack_is_a_clear_error():
-    with pytest.raises(PimsimError, match="--stack 'tf-serving': choose one of hf-generate, hf-generate-v4, hf-forward, optimized"):
+    with pytest.raises(PimsimError, match="--stack 'tf-serving': choose one of hf-generate, hf-generate-v4, hf-forward, "
+                                          "optimized, fastertransformer"):
         get_stack("tf-serving")
 
 
@@ -344,3 +369,20 @@ def test_measured_op_bandwidths_apply_per_op_class():
     for kind, o in ops.items():
         fixed = 7e-6 if kind == "lm_head" else 0.0
         assert predict(p, [o], "hf-forward").latency_s == pytest.approx(mb / expected[kind] + fixed, rel=1e-12), kind
+
+
+def test_run_rejects_an_impossible_baseline_before_simulating(monkeypatch):
+    """`pimsim run` / `reproduce` check the baseline options first, so a bad one loses no simulated work."""
+    import simulator.system.api as api
+    from simulator.config.loader import load_arch
+    from simulator.trace.derive import derive_trace
+
+    def engine_must_not_run(*a, **k):
+        raise AssertionError("the PIM simulation started before the baseline options were checked")
+
+    monkeypatch.setattr(api, "SystemEngine", engine_must_not_run)
+    arch, trace = load_arch("pim_gpt"), derive_trace("gpt2-small")
+    with pytest.raises(PimsimError, match="--stack fastertransformer: a CUDA library"):
+        api.simulate(arch, trace, tokens=1, cpu="xeon_gold_6154", baseline_stack="fastertransformer")
+    with pytest.raises(PimsimError, match="--threads 99: xeon_gold_6154 has 18 cores"):
+        api.simulate(arch, trace, tokens=1, baseline_threads=99)

@@ -2,7 +2,8 @@
 and the synchronisation points of the stack (docs/baselines.md, "Event model").
 
 GPU: the host thread walks the token's kernels in program order; per kernel it spends the dispatch cost
-(`software.host_us_per_kernel`; 0 when a CUDA graph launches them) and puts the kernel into the stream, a
+(`software.host_us_per_kernel` for PyTorch eager, `software.launch_us` for a C++ loop such as
+FasterTransformer's; 0 when a CUDA graph launches them) and puts the kernel into the stream, a
 launch queue of `software.launch_queue_depth` kernels (the host blocks when it is full). The device takes
 kernels in order and runs each for its roofline time plus `software.device_us_per_kernel`. Python glue
 runs on the host between kernels (per forward call before the first, per layer before each layer's first
@@ -124,6 +125,23 @@ def rates(preset: BaselinePreset, dtype: str, threads: int | None) -> Rates:
     return Rates(every, one, t, fj, fixed)
 
 
+def host_dispatch_s(preset: BaselinePreset, stack: Stack) -> float:
+    """Host time per launched kernel: PyTorch eager dispatch (`host_us_per_kernel`), a C++ launch
+    (`launch_us`), or nothing when a CUDA graph launches the token."""
+    sw = preset.software
+    if stack.gpu_only and preset.kind != "gpu":
+        raise PimsimError(f"--stack {stack.name}: a CUDA library, so GPU presets only ({preset.name} is a CPU; "
+                          f"use --stack optimized for a CPU without framework glue)")
+    if stack.dispatch == "eager":
+        return sw.host_us_per_kernel.value * US
+    if stack.dispatch == "native":
+        if sw.launch_us is None:
+            raise PimsimError(f"--stack {stack.name}: baseline preset {preset.name} has no software.launch_us "
+                              f"(host time of one C++ kernel launch); add it with its source (docs/baselines.md)")
+        return sw.launch_us.value * US
+    return 0.0
+
+
 def kernel_plan(preset: BaselinePreset, stack: Stack, workload: list[BaselineOp],
                 threads: int | None = None) -> list[Kernel]:
     """The kernels of one token in program order (per-layer ops repeated per layer), with their costs."""
@@ -133,7 +151,7 @@ def kernel_plan(preset: BaselinePreset, stack: Stack, workload: list[BaselineOp]
     dtype = workload[0].dtype
     r = rates(preset, dtype, threads)
     cpu = preset.kind == "cpu"
-    host_k = sw.host_us_per_kernel.value * US if stack.dispatch == "eager" else 0.0
+    host_k = host_dispatch_s(preset, stack)
     fixed = sw.device_us_per_kernel.value * US
     cache: dict[BaselineOp, list[Kernel]] = {}
 

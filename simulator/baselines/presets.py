@@ -8,7 +8,7 @@ A preset file:
     compute:  {fp32_tflops: ..., fp16_tflops: ..., bf16_tflops: ..., int8_tops: ..., efficiency: ...}
     power:    {model: utilisation | tdp, tdp_w: ..., idle_w: ...}
     software: {host_us_per_kernel, device_us_per_kernel, layer_overhead_us, token_overhead_us,
-               generate_overhead_us, sync_us, graph_launch_us, launch_queue_depth}
+               generate_overhead_us, sync_us, graph_launch_us, launch_queue_depth, launch_us}
     cpu:      {cores, threads, bandwidth_1t_gbs, fork_join_us}          # kind: cpu only (thread model)
 Values are {value, source} pairs, optionally with `low` and `high`: the documented range of an estimate
 (`[estimate]` in a source marks an engineering estimate; docs/baselines.md). `corner(preset, "low"|"high")`
@@ -103,6 +103,7 @@ class Software(_Strict):
     sync_us: Coef0                      # one host<->device synchronisation (read a scalar back); 0 on a CPU
     graph_launch_us: Coef0              # optimized: host time to launch one token's CUDA graph
     launch_queue_depth: Coef | None = None  # GPU: kernels the host may queue ahead of the device
+    launch_us: Coef0 | None = None      # GPU: host time of one kernel launch from C++ (the `native` dispatch)
 
 
 class CpuThreads(_Strict):

@@ -19,6 +19,11 @@ sourced). Three stacks:
 * `optimized`: CUDA graphs / a fused decode loop: one graph launch per token (`software.graph_launch_us`),
   no Python per layer, a static KV cache written in place; the device still pays its per-kernel fixed time.
   On a CPU there are no graphs: `optimized` then means no framework glue and in-place cache only.
+* `fastertransformer`: NVIDIA FasterTransformer's C++ GPT decode loop (GPU only). Its own fused kernel set
+  (`kernels="fastertransformer"`, simulator/baselines/workload.py: 9 kernels per layer, read from
+  FT's ParallelGptDecoder.cc), each launched from C++ (`software.launch_us`, no PyTorch dispatch, no Python),
+  top-p sampling kernels per step, the KV cache written in place by the attention kernel, and one
+  device-to-host copy of the `finished` flags per step (a synchronisation; ParallelGpt.cc).
 
 GENERATE_LOOP_KERNELS was counted with `torch.profiler` on transformers 5.24 `generate()` (greedy, GPT-2):
 72 top-level aten ops per extra generated token against 53 for a bare forward call; of the 19 extra ops,
@@ -39,7 +44,9 @@ GENERATE_LOOP_KERNELS = 15
 @dataclass(frozen=True)
 class Stack:
     name: str
-    dispatch: Literal["eager", "graph"]    # eager: the host dispatches every kernel; graph: one launch/token
+    # eager: PyTorch dispatches every kernel (host_us_per_kernel); graph: one launch per token;
+    # native: a C++ loop launches every kernel (launch_us)
+    dispatch: Literal["eager", "graph", "native"]
     framework: bool                        # Python glue per layer and per forward call (software.*_overhead_us)
     generate_loop: bool                    # the generate() loop's own kernels and Python per token
     kv_update: Literal["concat", "inplace"]  # DynamicCache torch.cat (copies the cache) or a static cache
@@ -47,6 +54,9 @@ class Stack:
     # attention code of the library version (simulator/baselines/workload.py): "eager-h2d" is GPT-2's eager
     # attention of transformers 4.x (models without GPT-2's attention get that era's plain "eager")
     attention: Literal["sdpa", "eager-h2d"] = "sdpa"
+    # the kernels a decode step launches (simulator/baselines/workload.py): HF eager's, or FasterTransformer's
+    kernels: Literal["hf", "fastertransformer"] = "hf"
+    gpu_only: bool = False                 # a CUDA library with no CPU path
 
 
 STACKS: dict[str, Stack] = {s.name: s for s in (
@@ -59,6 +69,9 @@ STACKS: dict[str, Stack] = {s.name: s for s in (
           "one HF forward call per token, eager PyTorch (one sync per token)"),
     Stack("optimized", "graph", False, False, "inplace",
           "CUDA graphs / fused decode loop: one launch per token, static KV cache, kernel time only"),
+    Stack("fastertransformer", "native", False, False, "inplace",
+          "NVIDIA FasterTransformer GPT: C++ decode loop, its fused kernels launched one by one, top-p sampling, "
+          "one device-to-host copy of the finished flags per step", kernels="fastertransformer", gpu_only=True),
 )}
 DEFAULT_STACK = "hf-generate"
 

@@ -21,6 +21,22 @@ def resolve_preset(name: str, threads: int | None = None) -> BaselinePreset:
     return load_preset(name)
 
 
+def check_baseline_options(gpu: str | None, cpu: str | None, stack: str | None, threads: int | None,
+                           dtype: str) -> None:
+    """Fail on a baseline option that cannot work (a GPU-only stack on a CPU preset, a preset without the
+    stack's costs, a thread count or dtype the preset cannot run) before a run simulates anything, so an
+    error loses no computed result."""
+    from simulator.baselines.events import host_dispatch_s, rates
+
+    st = get_stack(stack)
+    for name, role in ((gpu, "gpu"), (cpu, "cpu")):
+        if name:
+            pre = resolve_preset(name, threads if role == "cpu" else None)
+            host_dispatch_s(pre, st)
+            pre.compute.tflops(dtype)
+            rates(pre, dtype, threads if pre.kind == "cpu" else None)
+
+
 def _mean(xs: list[float]) -> float:
     return sum(xs) / len(xs)
 

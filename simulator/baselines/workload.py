@@ -15,6 +15,12 @@ The op list follows what an unoptimised HF-transformers eager stack actually lau
   `.to(device)` every layer — a blocking host-to-device copy, which PyTorch ends with cudaStreamSynchronize,
   so the host waits for the GPU once per layer: `BaselineOp.syncs`).
   once per token: token + position embedding lookups and their add (3), final norm (1), LM head (1).
+The `fastertransformer` kernel set (`kernels=`, the stack's by default) is what NVIDIA FasterTransformer's GPT
+decoder launches instead (ParallelGptDecoder.cc, DecoderSelfAttentionLayer.cc, FfnLayer.cc): per layer
+layernorm (1), QKV GEMM (1), masked multi-head attention (1: QKV bias, rotary, KV-cache write, QK, softmax
+and PV fused), output GEMM (1), bias + residual + layernorm (1), FFN up GEMM (1), bias + activation (1), FFN
+down GEMM (1), bias + residual (1) = 9; per step the embedding lookup with the position encoding (1), final
+layernorm (1), logits GEMM (1) and top-p sampling (FT_SAMPLING_KERNELS).
 Bytes: weights in the weight dtype; activations read + written in the activation dtype; `kv_bytes` is the
 KV-cache traffic (attention reads K and V; with `kv_update="concat"` the cat reads the old cache and writes
 the new one, K and V).
@@ -137,17 +143,69 @@ def _check(ctx: int, dtype: str, shape: ModelShape | None = None) -> tuple[int, 
     return DTYPES[dtype]
 
 
+#: FasterTransformer's top-p sampling per step (TopPSamplingLayer::runSampling): invokeTopPInitialize,
+#: invokeAddBiasSoftMax, topp_beam_topk_kernel, cub segmented radix sort (at least one kernel),
+#: topp_sampling, invokeComputeToppDecay. A lower count: the sort may take more than one kernel.
+FT_SAMPLING_KERNELS = 6
+KernelSet = Literal["hf", "fastertransformer"]
+KERNEL_SETS = ("hf", "fastertransformer")
+
+
+def _kernel_set(kernels, stack) -> str:
+    if kernels is not None:
+        if kernels not in KERNEL_SETS:
+            raise PimsimError(f"kernels {kernels!r}: choose one of {', '.join(KERNEL_SETS)}")
+        return kernels
+    from simulator.baselines.stacks import get_stack
+
+    return get_stack(stack).kernels
+
+
+def _fastertransformer(ops: list[BaselineOp], shape: ModelShape, ab: int) -> list[BaselineOp]:
+    """The HF op list re-cut into FasterTransformer's kernels (module docstring): same bytes where a kernel
+    still moves them, fused kernels (`kernels=0`) where FT does the work inside a neighbour, no merge-heads
+    copy, one fused bias + activation kernel, and the per-step top-p sampling."""
+    import dataclasses
+
+    F, V = shape.ffn, shape.vocab
+    out: list[BaselineOp] = []
+    for o in ops:
+        if o.name == "attn.merge_heads":      # the attention kernel writes [tokens, heads x head_dim] directly
+            continue
+        k, act = o.kernels, o.activation_bytes
+        if o.kind == "embedding":
+            k = 1                              # invokeEmbeddingLookupPosEncoding: lookup + position in one kernel
+        elif o.kind in ("kv_append", "rope", "softmax", "attn_value") or o.name == "attn.residual":
+            k = 0                              # inside the attention kernel / the next bias+residual+layernorm
+        elif o.kind in ("attn_score", "layernorm", "rmsnorm"):
+            k = 1
+            if o.kind == "rmsnorm":           # one fused kernel reading and writing d values
+                act = 2 * shape.d_model * ab
+        elif o.kind in ("gelu", "swiglu"):   # invokeAddBiasGelu / gated activation: one kernel
+            k, act = 1, (2 if o.kind == "gelu" else 3) * F * ab
+        out.append(dataclasses.replace(o, kernels=k, activation_bytes=act))
+    # top-p sampling over the vocabulary: softmax (read + write), top-k probe (read), id init (4 B ids), sort
+    # of (prob, id) pairs (read + write), the sampling scan (read)
+    out.append(BaselineOp(kind="sampling", flops=5 * V, weight_bytes=0,
+                          activation_bytes=V * (2 * ab + ab + 4 + 2 * (ab + 4) + (ab + 4)), kv_bytes=0,
+                          kernels=FT_SAMPLING_KERNELS, per_layer=False, count=1, name="sampling",
+                          dtype=ops[0].dtype))
+    return out
+
+
 Attn = Literal["sdpa", "eager", "eager-h2d"]
 ATTN_IMPLS = ("sdpa", "eager", "eager-h2d")
 
 
 def workload_from_model(shape: ModelShape, ctx: int, dtype: str = "fp32", *,
                         attn: Attn | None = None,
-                        kv_update: Literal["concat", "inplace"] | None = None, stack=None) -> list[BaselineOp]:
+                        kv_update: Literal["concat", "inplace"] | None = None, stack=None,
+                        kernels: KernelSet | None = None) -> list[BaselineOp]:
     """Ops of one decode step with `ctx` keys in the cache (this token included), HF-eager style.
-    `stack` (a name or Stack; default hf-generate) picks the KV-cache update and the attention code unless
-    `kv_update` / `attn` are given."""
+    `stack` (a name or Stack; default hf-generate) picks the KV-cache update, the attention code and the
+    kernel set unless `kv_update` / `attn` / `kernels` are given."""
     kv_update = _kv_update(kv_update, stack)
+    kset = _kernel_set(kernels, stack)
     attn = attention_code(attn, stack, shape)
     wb, ab = _check(ctx, dtype, shape)
     if attn not in ATTN_IMPLS:
@@ -213,12 +271,13 @@ def workload_from_model(shape: ModelShape, ctx: int, dtype: str = "fp32", *,
     norm("ln_f", False)
     op("lm_head", 2 * d * shape.vocab, d * shape.vocab * wb, (d + shape.vocab) * ab, kernels=1, per_layer=False,
        name="lm_head")
-    return ops
+    return _fastertransformer(ops, shape, ab) if kset == "fastertransformer" else ops
 
 
 def workload_from_trace(trace, ctx: int, dtype: str = "fp32", *,
                         attn: Attn | None = None,
-                        kv_update: Literal["concat", "inplace"] | None = None, stack=None) -> list[BaselineOp]:
+                        kv_update: Literal["concat", "inplace"] | None = None, stack=None,
+                        kernels: KernelSet | None = None) -> list[BaselineOp]:
     """Ops of one decode step of a `simulator.trace` Trace (a `pimtrace/1` file, e.g. from `derive_trace`).
 
     FLOPs and weight bytes come from the trace (so quantised / pruned weights count at their stored size,
@@ -227,13 +286,14 @@ def workload_from_trace(trace, ctx: int, dtype: str = "fp32", *,
     as `workload_from_model`, keyed by op kind.
     """
     kv_update = _kv_update(kv_update, stack)
+    kset = _kernel_set(kernels, stack)
     wb, ab = _check(ctx, dtype)
     model = trace.model
     shape = shape_from_config(model)
     if ctx > shape.ctx_limit:
         raise PimsimError(f"context {ctx}: exceeds the model's limit {shape.ctx_limit} ({shape.name})")
     ref = {o.name: o for o in workload_from_model(shape, ctx, dtype, attn=attention_code(attn, stack, shape),
-                                                  kv_update=kv_update)}
+                                                  kv_update=kv_update, kernels=kset)}
     by_kind = {}
     for o in ref.values():
         by_kind.setdefault(o.kind, o)
@@ -262,10 +322,12 @@ def workload_from_trace(trace, ctx: int, dtype: str = "fp32", *,
             act, kv, flops = r.activation_bytes, r.kv_bytes, (2 * macs if macs else r.flops)
         else:
             act, kv, flops = t.act_bytes(ctx), 0, t.elements(ctx)
+        fused_embed = kset == "fastertransformer" and t.scope == "pre"  # FT: one lookup + position kernel
         if t.kind == "embedding":  # one row lookup each; the reference op counted lookups + add together
-            kernels, act, kv, flops = 1, model.d_model * ab, 0, 0
+            first = not any(o.kind == "embedding" for o in ops)
+            kernels, act, kv, flops = (0 if fused_embed and not first else 1), model.d_model * ab, 0, 0
         elif t.kind == "add":
-            kernels, act, kv, flops = 1, 3 * model.d_model * ab, 0, model.d_model
+            kernels, act, kv, flops = (0 if fused_embed else 1), 3 * model.d_model * ab, 0, model.d_model
         ops.append(BaselineOp(kind=t.kind, flops=int(flops), weight_bytes=int(w), activation_bytes=int(act),
                               kv_bytes=int(kv), kernels=kernels, per_layer=per_layer,
                               count=model.n_layers if per_layer else 1, name=t.name, dtype=dtype))
@@ -275,6 +337,8 @@ def workload_from_trace(trace, ctx: int, dtype: str = "fp32", *,
         i = next((i for i, o in enumerate(ops) if o.kind == after), None)
         if extra in ref and i is not None:
             ops.insert(i + 1, ref[extra])
+    if "sampling" in ref:                  # FasterTransformer's per-step top-p sampling: no trace op
+        ops.append(ref["sampling"])
     return ops
 
 

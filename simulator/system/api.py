@@ -64,8 +64,10 @@ def simulate(arch: ArchConfig, trace, context: int | None = None, tokens: int | 
     (returned under the key "timeline"; `pimsim run --timeline FILE` writes it). `on_token()`, if given, is
     called after each simulated token (progress display). `with_floor` adds the device floor of the same
     tokens (simulator/system/floor.py)."""
+    from simulator.baselines.summary import check_baseline_options
     from simulator.trace import trace_hash
 
+    check_baseline_options(gpu, cpu, baseline_stack, baseline_threads, baseline_dtype)  # before simulating
     wall0 = time.perf_counter()
     m = trace.header.model
     ctxs = list(contexts) if contexts else contexts_for(m.context_limit, context, tokens)
