@@ -8,19 +8,28 @@ model is a two-layer GPT small enough for a full generation (context 1 up to its
 """
 
 import dataclasses
+import random
+import re
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from isr_gen import VARIANTS, random_isr
 
 from simulator.asic.config import asic_config_from_arch
 from simulator.config import load_arch
 from simulator.dram import fast
+from simulator.dram.isa import Op, parse_isr
+from simulator.errors import PimsimError
 from simulator.dram.tile_driver import run_programs
 from simulator.system.api import simulate
 from simulator.system.engine import SystemEngine
 from simulator.mapping.pim_gpt import PimGptMapping
 from simulator.trace import MODEL_ZOO, derive_trace
 
+CHANNELS = 4
+CFGS = {k: load_arch("aim_gddr6", [f"organisation.channels={CHANNELS}"] + v) for k, v in VARIANTS.items()}
 TINY = dataclasses.replace(MODEL_ZOO["gpt2-small"], name="tiny-gpt", n_layers=2, d_model=256, n_heads=4,
                            n_kv_heads=4, head_dim=64, ffn_dim=1024, vocab_size=2048, context_limit=64)
 
@@ -121,3 +130,54 @@ def test_simulate_identical(setup, monkeypatch, min_columns):
         o.pop("wall_s", None)
         out[memo] = o
     assert out[True] == out[False]
+
+
+def _random_session(cfg, seed, n_programs, memo, full_masks=True):
+    """A few random programs (tests/isr_gen.py) run many times in a random order, with random idle gaps
+    (host DELAYs) between them, so that a program meets both repeated and new relative states. With
+    `full_masks` every instruction goes to every channel (a random mask splits the channels into classes,
+    and the memo takes only one-class states)."""
+    rng = random.Random(seed)
+    pool = [parse_isr(random_isr(rng, CHANNELS, rng.randint(1, 12)), cfg.organisation) for _ in range(3)]
+    if full_masks:
+        for p in pool:
+            p.mask[p.mask != 0] = (1 << CHANNELS) - 1
+    gaps = [0, 1, 7, rng.randint(1, 500)]
+    dev = fast.FastEngine(cfg, memo=memo, memo_min_columns=0)
+    recs = []
+    for _ in range(n_programs):
+        p = rng.choice(pool)
+        rec = np.zeros((len(p), fast.N_REC), np.int64)
+        dev.run(p.op, p.opsize, p.mask.astype(np.int64), p.bank, p.row, record=rec)
+        recs.append(rec)
+        gap = rng.choice(gaps)
+        if gap:
+            dev.run(*(np.array([v], np.int64) for v in (int(Op.DELAY), gap, 0, 0, 0)))
+    x = dev.state.x
+    return recs, dev.state.channel_counts(), dev.state.bank_open_cycles(x), x, dev.memo
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), variant=st.sampled_from(sorted(VARIANTS)), full_masks=st.booleans())
+def test_memo_on_random_program_sessions(seed, variant, full_masks):
+    """Memo on == memo off on random sessions of repeated programs, under every device variant (refresh
+    every 400 cycles, nFAW, FCFS conventional requests, slow mode switches): every instruction's record,
+    the per-channel counts, the open-bank cycles and the final cycle."""
+    cfg = CFGS[variant]
+    try:
+        off = _random_session(cfg, seed, 30, False, full_masks)
+    except PimsimError as e:  # the refresh variant's timings can stall a device (both engines agree)
+        with pytest.raises(PimsimError, match=re.escape(str(e))):
+            _random_session(cfg, seed, 30, True, full_masks)
+        return
+    on = _random_session(cfg, seed, 30, True, full_masks)
+    for a, b in zip(on[0], off[0]):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(on[1], off[1])
+    assert on[2:4] == off[2:4]
+
+
+def test_random_sessions_do_hit():
+    """The sessions above exercise the lookup path (not only misses), under refresh too."""
+    hits = {v: sum(_random_session(CFGS[v], seed, 30, True)[4].hits for seed in range(5)) for v in sorted(VARIANTS)}
+    assert sum(hits.values()) >= 200 and hits["refresh"] >= 1
