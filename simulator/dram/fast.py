@@ -1045,7 +1045,7 @@ def _compiled_entry(k, args: tuple):
 
 def run_fast(prog: Program, cfg: ArchConfig, keep_log: bool = False) -> ReplayResult:
     start = time.perf_counter()
-    eng = FastEngine(cfg, fast_start=True)
+    eng = FastEngine(cfg, memo=False, fast_start=True)  # one call: nothing to look up, and no Numba to load
     end, lg = eng.run(prog.op, prog.opsize, prog.mask, prog.bank, prog.row, keep_log)
     a = eng.state.arrays
     log = _expand_log(lg, a["chan_class"], a["parent"], a["cut"]) if keep_log else None

@@ -351,33 +351,33 @@ class RunMemo:
         self.state_len = _state_len(cfg)
         self._snap = np.zeros(_P_HEAD + int(cfg[CFG_N_CMDS]) * (1 + int(cfg[CFG_N_CH])) + int(cfg[CFG_N_CH]),
                               np.int64)
-        c = _compiled()
-        self._key, self._equal, self._snapshot = c["_key"], c["_equal"], c["_snapshot"]
-        self._capture, self._apply = c["_capture"], c["_apply"]
+        self._fns: dict = {}  # the compiled helpers, loaded at the first lookup (not when an engine is made)
 
     def lookup(self, op, opsize, mask, bank, row, rec) -> tuple[bool, int, object]:
         """Before a run from the current state (one class, no log): on a hit, play the entry (state and
         `rec`) and return (True, EOC cycle or -1, None); on a miss return (False, 0, token for `store`)."""
+        if not self._fns:
+            self._fns = _compiled()
         n = op.shape[0]
         key = np.empty(self.state_len + 5 * n, np.int64)
-        h = self._key(self.cfg, self.state, op, opsize, mask, bank, row, key)
+        h = self._fns["_key"](self.cfg, self.state, op, opsize, mask, bank, row, key)
         bucket = self.table.get((n, h))
         if bucket is not None:
             for item in bucket:
-                if self._equal(item[0], key):
+                if self._fns["_equal"](item[0], key):
                     self.hits += 1
                     item[2] += 1
-                    return True, int(self._apply(self.cfg, self.tables, self.state, item[1], op, opsize, mask,
-                                                 rec)), None
+                    return True, int(self._fns["_apply"](self.cfg, self.tables, self.state, item[1], op, opsize,
+                                                        mask, rec)), None
         self.misses += 1
-        self._snapshot(self.cfg, self.state, self._snap)
+        self._fns["_snapshot"](self.cfg, self.state, self._snap)
         return False, 0, (key, h, int(self.state[self.cfg[OFF_S + S_SCAL]]), self._snap.copy())
 
     def store(self, token, end: int, op, opsize, mask, rec) -> None:
         """After the run of a miss (which must end with one class): keep its effect."""
         key, h, x0, snap = token
         entry = np.empty(_entry_len(self.cfg, op.shape[0]), np.int64)
-        self._capture(self.cfg, self.tables, self.state, snap, x0, end, rec, op, opsize, mask, entry)
+        self._fns["_capture"](self.cfg, self.tables, self.state, snap, x0, end, rec, op, opsize, mask, entry)
         if self.words + key.size + entry.size > self.max_words:
             self._shrink()
         self.table.setdefault((op.shape[0], h), []).append([key, entry, 0])
