@@ -409,3 +409,19 @@ def test_hf_generate_v4_stack_picks_the_transformers_4x_attention():
         totals(workload_from_model(llama, 64, "fp32", stack="hf-generate", attn="eager"))
     assert totals(workload_from_model(gpt2, 64, "fp32", stack="hf-generate-v4", attn="sdpa")) == \
         totals(workload_from_model(gpt2, 64, "fp32", stack="hf-generate"))
+
+
+@pytest.mark.parametrize("stack", ["fastertransformer", "optimized"])
+def test_reported_kernels_are_the_launched_ones(stack):
+    """`kernels` in a prediction counts launches: an op fused into a neighbour (kernels=0) costs device time
+    but launches nothing, so it is not counted (FT on GPT-3 XL: 9 x 24 + 3 + the sampling kernels = 225).
+    Neither stack adds kernels of its own (hf-generate adds its per-token logits processing)."""
+    from simulator.baselines.workload import FT_SAMPLING_KERNELS
+
+    shape = model_shape("gpt3-xl")
+    wl = workload_from_model(shape, 330, "fp16", stack=stack)
+    res = predict(load_preset("a100"), wl, stack)
+    assert res.breakdown["kernels"] == totals(wl)["kernels"]
+    if stack == "fastertransformer":
+        assert any(o.kernels == 0 for o in wl)  # fused ops exist, and are left out
+        assert res.breakdown["kernels"] == 9 * shape.layers + 3 + FT_SAMPLING_KERNELS == 225

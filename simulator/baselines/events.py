@@ -55,6 +55,7 @@ class Kernel:
     memory_bound: bool = True
     fixed_s: float = 0.0     # the part of device_s that is the fixed per-kernel time
     sync: bool = False       # GPU: after queueing it, the host waits for the stream to drain (+ sync_us)
+    launched: bool = True    # False: work fused into a neighbour kernel (an op with kernels=0), no launch
 
 
 @dataclass
@@ -174,7 +175,8 @@ def kernel_plan(preset: BaselinePreset, stack: Stack, workload: list[BaselineOp]
         k = max(op.kernels, 1)
         fix = fixed if op.kernels else 0.0
         out = [Kernel(op.name, op.kind, host_k if op.kernels else 0.0, roof / k + fix, parallel,
-                      memory_bound=mem >= comp, fixed_s=fix, sync=bool(op.syncs) and i == k - 1)
+                      memory_bound=mem >= comp, fixed_s=fix, sync=bool(op.syncs) and i == k - 1,
+                      launched=op.kernels > 0)
                for i in range(k)]
         cache[op] = out
         return out

@@ -60,7 +60,7 @@ def predict(preset: BaselinePreset, workload: list[BaselineOp], stack: str | Sta
         "kernel_fixed_s": sum(k.fixed_s for k in plan),
         "host_s": tok.host_busy_s, "dispatch_s": sum(k.host_s for k in plan),
         "framework_s": tok.host_busy_s - sum(k.host_s for k in plan), "sync_s": tok.sync_s,
-        "kernels": float(len(plan)), "power_w": power_w, "utilisation": util,
+        "kernels": float(sum(1 for k in plan if k.launched)), "power_w": power_w, "utilisation": util,
     }
     breakdown.update({f"device_{k}_s": v for k, v in by_kind.items()})
     n_threads = rates(preset, dtype, threads).threads if preset.kind == "cpu" else None
