@@ -896,6 +896,7 @@ class FastEngine:
         self.fast_start = fast_start  # see kernel()
         self.state = FastState(cfg)
         self._use_memo = MEMO_DEFAULT if memo is None else memo
+        self._kernel = None  # the kernel `_run_memoised` calls, found at its first call
         gap = timing_arrays(tm).gap
         rptr, rscope, rnext, rcyc = _rules_csr(gap)
         # pitch of back-to-back identical column commands: the largest self-constraint that applies
@@ -959,7 +960,9 @@ class FastEngine:
     def _run_memoised(self, prog: tuple, rec: np.ndarray) -> int:
         """Run a program (C-contiguous int64 arrays, a full-length record) through the memo; returns its EOC
         cycle or -1."""
-        k = kernel(self.fast_start)
+        k = self._kernel
+        if k is None:
+            k = self._kernel = kernel(self.fast_start)  # looked up once (it reads the environment)
         scal = self.state.arrays["scal"]
         hit, end, token = self.memo.lookup(*prog, rec)
         if hit:

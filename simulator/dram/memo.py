@@ -352,6 +352,7 @@ class RunMemo:
         self._snap = np.zeros(_P_HEAD + int(cfg[CFG_N_CMDS]) * (1 + int(cfg[CFG_N_CH])) + int(cfg[CFG_N_CH]),
                               np.int64)
         self._fns: dict = {}  # the compiled helpers, loaded at the first lookup (not when an engine is made)
+        self._keys: dict[int, np.ndarray] = {}  # program length -> key buffer
 
     def lookup(self, op, opsize, mask, bank, row, rec) -> tuple[bool, int, object]:
         """Before a run from the current state (one class, no log): on a hit, play the entry (state and
@@ -359,7 +360,11 @@ class RunMemo:
         if not self._fns:
             self._fns = _compiled()
         n = op.shape[0]
-        key = np.empty(self.state_len + 5 * n, np.int64)
+        key = self._keys.get(n)  # one buffer per program length (a miss keeps a copy)
+        if key is None:
+            if len(self._keys) >= 64:
+                self._keys.clear()
+            key = self._keys[n] = np.empty(self.state_len + 5 * n, np.int64)
         h = self._fns["_key"](self.cfg, self.state, op, opsize, mask, bank, row, key)
         bucket = self.table.get((n, h))
         if bucket is not None:
@@ -371,7 +376,7 @@ class RunMemo:
                                                         mask, rec)), None
         self.misses += 1
         self._fns["_snapshot"](self.cfg, self.state, self._snap)
-        return False, 0, (key, h, int(self.state[self.cfg[OFF_S + S_SCAL]]), self._snap.copy())
+        return False, 0, (key.copy(), h, int(self.state[self.cfg[OFF_S + S_SCAL]]), self._snap.copy())
 
     def store(self, token, end: int, op, opsize, mask, rec) -> None:
         """After the run of a miss (which must end with one class): keep its effect."""
