@@ -93,7 +93,6 @@ _IS_OPEN = np.array([c in OPENS for c in Cmd], dtype=np.int64)
 _IS_CLOSE = np.array([c in CLOSES for c in Cmd], dtype=np.int64)
 _ROW_IN_LOG = np.array([c in ROW_IN_LOG for c in Cmd], dtype=np.int64)
 MEMO_DEFAULT = True  # FastEngine(memo=None) follows this (simulator/dram/memo.py)
-_MEMO_MIN_INSTRUCTIONS = 16  # shorter programs skip the memo before their column count is even summed
 
 
 _JIT: dict = {}  # kernel name -> (Python function, numba.njit options); compiled on first use
@@ -951,11 +950,10 @@ class FastEngine:
         return out
 
     def _memoise(self, op, opsize, keep_log) -> bool:
-        """Whether this call goes through the memo: memo on, no log, one class, and enough column requests
-        for a lookup to pay (memo.MIN_COLUMNS)."""
-        return (self.memo is not None and not keep_log and len(op) >= min(_MEMO_MIN_INSTRUCTIONS, self.memo.min_columns)
-                and len(op) > 0 and self.state.arrays["scal"][SCAL_CLASSES] == 1
-                and int(np.sum(opsize)) >= self.memo.min_columns)
+        """Whether this call goes through the memo: memo on, no log, one class, and a program the memo takes
+        (`RunMemo.takes`)."""
+        return (self.memo is not None and not keep_log and self.state.arrays["scal"][SCAL_CLASSES] == 1
+                and self.memo.takes(len(op), opsize))
 
     def _run_memoised(self, prog: tuple, rec: np.ndarray) -> int:
         """Run a program (C-contiguous int64 arrays, a full-length record) through the memo; returns its EOC
@@ -991,8 +989,7 @@ class FastEngine:
         a = self.state.arrays
         k = kernel(self.fast_start)
         memo = self.memo
-        min_instructions = max(1, min(_MEMO_MIN_INSTRUCTIONS, memo.min_columns)) if memo is not None else 0
-        columns: dict[int, tuple] = {}  # id(opsize) -> (opsize, its column requests)
+        takes: dict[int, tuple] = {}  # id(opsize) -> (opsize, whether the memo takes its program)
         if hasattr(k, "py_func"):  # the JIT (not an ahead-of-time build): the entry that returns nothing
             k = _run_tile
         cfg, tables, flat = self._cfg, self._tables, self.state.flat
@@ -1009,15 +1006,15 @@ class FastEngine:
                     buf[0] = np.zeros((2 * n, N_REC), np.int64)
                     views.clear()
                 rec = views[n] = buf[0][:n]
-            if memo is not None and op.shape[0] >= min_instructions and scal[SCAL_CLASSES] == 1:
-                # the column count, cached by array: the system engine passes the same arrays token after
-                # token (a stale count could only send a program the other way; the memo compares programs)
-                seen = columns.get(id(opsize))
+            if memo is not None and scal[SCAL_CLASSES] == 1:
+                # `RunMemo.takes`, cached by array: the system engine passes the same arrays token after token
+                # (a stale answer could only send a program the other way; the memo compares programs)
+                seen = takes.get(id(opsize))
                 if seen is None or seen[0] is not opsize:
-                    if len(columns) > 4096:
-                        columns.clear()
-                    seen = columns[id(opsize)] = (opsize, int(np.sum(opsize)))
-                if seen[1] >= memo.min_columns:
+                    if len(takes) > 4096:
+                        takes.clear()
+                    seen = takes[id(opsize)] = (opsize, memo.takes(op.shape[0], opsize))
+                if seen[1]:
                     self._run_memoised((op, opsize, mask, bank, row), rec)
                     return rec
             call = direct[0]

@@ -58,6 +58,7 @@ from simulator.dram.requests import K_EOC, K_NONE, K_SYNC
 
 MIN_COLUMNS = 256  # memoise programs with at least this many column requests (smaller ones simulate faster;
 #                   measured on GPT2-XL tokens at context 500: 1024 and 64 both ran slower than 256)
+_MIN_INSTRUCTIONS = 16  # shorter programs are not taken before their column requests are even summed
 MAX_WORDS = 1 << 22  # the table's size limit in int64 words (32 MiB): then entries never hit are dropped
 _FAW_WINDOW = 4  # the kernel keeps the last four activations (simulator/dram/fast.py)
 _NO_REFRESH = np.int64(1) << 61  # ref_due at or past this: refresh disabled
@@ -339,7 +340,8 @@ def _compiled() -> dict:
 
 
 class RunMemo:
-    """The table: (program length, key hash) -> [(key, entry)]. A hit needs the whole key equal."""
+    """The table: (program length, key hash) -> [[key, entry, hits since the last clean-up]]. A hit needs the
+    whole key equal."""
 
     def __init__(self, cfg: np.ndarray, tables: np.ndarray, state: np.ndarray, min_columns: int = MIN_COLUMNS,
                  max_words: int = MAX_WORDS):
@@ -353,6 +355,12 @@ class RunMemo:
                               np.int64)
         self._fns: dict = {}  # the compiled helpers, loaded at the first lookup (not when an engine is made)
         self._keys: dict[int, np.ndarray] = {}  # program length -> key buffer
+
+    def takes(self, instructions: int, opsize: np.ndarray) -> bool:
+        """Whether a program is worth a lookup: at least `min_columns` column requests (a hit costs about as
+        much as simulating a few dozen instructions)."""
+        return (instructions > 0 and instructions >= min(_MIN_INSTRUCTIONS, self.min_columns)
+                and int(np.sum(opsize)) >= self.min_columns)
 
     def lookup(self, op, opsize, mask, bank, row, rec) -> tuple[bool, int, object]:
         """Before a run from the current state (one class, no log): on a hit, play the entry (state and
