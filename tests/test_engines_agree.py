@@ -51,3 +51,19 @@ def test_fast_without_log_merges_classes_and_still_agrees(seed, variant, n):
     fast = run_fast(prog, cfg)
     assert fast.cycles == ref.cycles
     assert (fast.counts == ref.counts).all()
+
+
+def test_log_longer_than_its_first_buffer_is_whole():
+    """The kernel cannot grow its log (it allocates nothing): a run whose log outgrows the first buffer
+    runs again from the saved state with the size it reported. Nothing may be lost or applied twice."""
+    from simulator.dram import fast
+
+    cfg = CFGS["default"]
+    lines = [f"AiM MAC_ABK 64 0xf {r}" for r in range(40)] + ["AiM EOC"]
+    prog = parse_isr("\n".join(lines) + "\n", cfg.organisation)
+    ref = run_reference(prog, cfg, keep_log=True)
+    res = run_fast(prog, cfg, keep_log=True)
+    assert len(res.log.rows()) > 2 * fast._LOG_CAPACITY  # so the retry path runs
+    assert res.cycles == ref.cycles
+    assert res.log.rows() == ref.log.rows()
+    assert (res.counts == ref.counts).all()

@@ -88,7 +88,7 @@ def _signature():
         elif isinstance(t, types.Integer):
             t = types.int64
         tys.append(t)
-    return types.Tuple((types.int64, types.Array(types.int64, 2, "C")))(*tys)
+    return types.Tuple((types.int64, types.int64))(*tys)
 
 
 def build() -> Path:

@@ -77,7 +77,7 @@ REC_ARRIVE, REC_NEXT, REC_DONE_FIRST, REC_DONE_LAST, REC_ISSUE_SUM = range(N_REC
 SCAL_X, SCAL_CLASSES, SCAL_STALL_CMD, SCAL_STALL_CLASS = range(4)  # the kernel's scalars (`scal`, see `_run`)
 N_LOG = 6  # columns of the class log: LOG_* (and one unused)
 LOG_CYCLE, LOG_CLASS, LOG_CMD, LOG_BANK, LOG_ROW = range(5)
-_LOG_CAPACITY = 1024  # first size of the class log (it doubles when full)
+_LOG_CAPACITY = 1024  # first size of the class log (`FastEngine.run` retries with the size it needs)
 _FAW_WINDOW = 4  # the kernel keeps the last four activations (nFAW's window, simulator/dram/timing.py)
 _NO_ROW = -1  # open_row of a closed bank; the row of a command that names none
 _ALL_BANKS = -1  # the bank argument of a command that addresses every bank (or none)
@@ -114,7 +114,7 @@ def jit_kernels():
         from numba import njit
 
         for name, (fn, opts) in _JIT.items():
-            g[name] = njit(**opts)(fn)
+            g[name] = njit(_nrt=False, **opts)(fn)  # no runtime: the kernel allocates nothing (see `_run`)
     return g["_run_packed"]
 
 
@@ -179,19 +179,17 @@ def _earliest(k, cmd, bank, st_bank, st_group, st_chan, acts, n_acts, faw, nb, b
     return t
 
 
-@_jit(cache=True, error_model="numpy")
+@_jit(cache=True, error_model="numpy", inline="always")
 def _log_push(lg, nlog, t, k, cmd, bank, row, touch, row_in_log):
-    """Append one command to the class log, doubling its capacity when full."""
-    if nlog >= lg.shape[0]:
-        grown = np.zeros((2 * lg.shape[0], N_LOG), np.int64)
-        grown[:nlog] = lg[:nlog]
-        lg = grown
-    lg[nlog, LOG_CYCLE] = t
-    lg[nlog, LOG_CLASS] = k
-    lg[nlog, LOG_CMD] = cmd
-    lg[nlog, LOG_BANK] = bank if (touch[cmd] == TOUCH_BANK or touch[cmd] == TOUCH_GROUP) else _ALL_BANKS
-    lg[nlog, LOG_ROW] = row if row_in_log[cmd] == 1 else _NO_ROW
-    return lg, nlog + 1
+    """Append one command to the class log if it has room; the count goes on either way, so a caller whose
+    buffer was too small learns the size it needs (`FastEngine.run` then runs the program again)."""
+    if nlog < lg.shape[0]:
+        lg[nlog, LOG_CYCLE] = t
+        lg[nlog, LOG_CLASS] = k
+        lg[nlog, LOG_CMD] = cmd
+        lg[nlog, LOG_BANK] = bank if (touch[cmd] == TOUCH_BANK or touch[cmd] == TOUCH_GROUP) else _ALL_BANKS
+        lg[nlog, LOG_ROW] = row if row_in_log[cmd] == 1 else _NO_ROW
+    return nlog + 1
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -202,11 +200,12 @@ def _log_push(lg, nlog, t, k, cmd, bank, row, touch, row_in_log):
 # the final command at once for register-mode requests; a due refresh by `_refresh_plan`) and the rest as a
 # burst (`_burst_closed_form`); then the cycle the next instruction may reach the channels (after a blocking
 # read-out: once its data arrived) and the merge of classes that converged (`_merge_classes`).
-# The helpers on the per-request path are inlined (inline="always", as `_earliest` / `_apply`) and take as
-# few arrays as they can: every array argument of an inlined helper is reference-counted (two atomic
-# operations) wherever it is called, which measured 5-18 % of a system run's kernel time when the queue
-# entry, the departure bookkeeping and the class split were helpers too; those stay written out in `_run`.
-# Helpers off that path (`_split_class`, which runs only when a mask cuts a class) are plain calls.
+# The helpers on the per-request path are inlined (inline="always", as `_earliest` / `_apply`).
+# The kernel is compiled without Numba's runtime (`_nrt=False`, `jit_kernels`): it allocates nothing (the
+# caller passes the log and scratch buffers, and a log that overflows is counted, not grown), so no array
+# is reference-counted. With the runtime, every array an inlined helper takes cost two atomic operations
+# per call, which no pruning removed: 36 % of the kernel's time on a stream of single-column MACs, measured
+# with perf (1.5x slower per instruction; docs/device-model.md).
 
 
 @_jit(cache=True, error_model="numpy", inline="always")
@@ -395,14 +394,12 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw, 
          dkind, dcmd, dconv, dblock, dcolcount, keep_log,
          st_bank, st_group, st_chan, open_row, mode, last_issue, last_done, acts, n_acts, ref_due, ring, nreq,
          last_conv, last_leave, counts, chan_class, parent, cut, scal, open_since, open_cycles, rec,
-         chan_counts, chan_open, self_gaps):
+         chan_counts, chan_open, self_gaps, lg, in_cnt, tot_cnt):
     # scal = [X (cycle in which the next instruction reaches the channels), number of channel classes,
     #         stalled command or _NOT_YET, its class] (the last two set by the watchdog, which then returns -1)
     ncls = scal[SCAL_CLASSES]
-    lg = np.zeros((_LOG_CAPACITY if keep_log else 1, N_LOG), np.int64)  # the class log, LOG_* columns
+    # lg: the class log (LOG_* columns; `_log_push`); in_cnt / tot_cnt: scratch, one entry per class
     nlog = 0
-    in_cnt = np.zeros(n_ch, np.int64)
-    tot_cnt = np.zeros(n_ch, np.int64)
     X = scal[SCAL_X]
     end = np.int64(_NOT_YET)
 
@@ -505,7 +502,7 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw, 
                         t = e
                     if t < ref_due[k]:
                         if keep_log:
-                            lg, nlog = _log_push(lg, nlog, t, k, final, bank, row, touch, row_in_log)
+                            nlog = _log_push(lg, nlog, t, k, final, bank, row, touch, row_in_log)
                         counts[k, final] += 1
                         issue_sum += t
                         t_prev = t
@@ -549,7 +546,7 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw, 
                                 scal[SCAL_STALL_CLASS] = k
                                 scal[SCAL_X] = X
                                 scal[SCAL_CLASSES] = ncls
-                                return np.int64(_NOT_YET), lg[:nlog]
+                                return np.int64(_NOT_YET), nlog
                         cmd, cb, cr, t = rc, _ALL_BANKS, _NO_ROW, tr
                     elif mode_of[cmd] != MODE_ANY and mode_of[cmd] != mode[k]:
                         cmd, cb, cr = _TMOD, _ALL_BANKS, _NO_ROW
@@ -557,7 +554,7 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw, 
                            acts, n_acts, ref_due, refi, nb, bpg, rptr, rscope, rnext, rcyc, touch, is_open,
                            is_close, completion, counts, True, open_since, open_cycles)
                     if keep_log:
-                        lg, nlog = _log_push(lg, nlog, t, k, cmd, cb, cr, touch, row_in_log)
+                        nlog = _log_push(lg, nlog, t, k, cmd, cb, cr, touch, row_in_log)
                     if cmd == final:
                         break
                 issue_sum += t
@@ -606,7 +603,7 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw, 
         rec[ops.shape[0] - 1, REC_NEXT] = X
     scal[SCAL_X] = X
     scal[SCAL_CLASSES] = ncls
-    return end, lg[:nlog]
+    return end, nlog
 
 
 # The kernel's entry takes the static tables and the device state as two flat int64 buffers (plus the
@@ -614,7 +611,7 @@ def _run(ops, opsizes, masks, banks, rows, n_ch, nb, bpg, ng, depth, refi, faw, 
 # views: a call from Python then unboxes 10 arguments instead of ~50 (measured ~3.4 us -> ~1 us per call),
 # which the system engine pays on each of its ~500 tiles per GPT2-XL token. `_run` itself is unchanged.
 @_jit(cache=True, error_model="numpy")
-def _run_packed(ops, opsizes, masks, banks, rows, rec, keep_log, cfg, tables, state):
+def _run_packed(ops, opsizes, masks, banks, rows, rec, keep_log, cfg, tables, state, lg, work):
     n_ch, nb, ng, depth, nc = cfg[CFG_N_CH], cfg[CFG_NB], cfg[CFG_NG], cfg[CFG_DEPTH], cfg[CFG_N_CMDS]
     t, o = tables, cfg[OFF_T:]
     s, q = state, cfg[OFF_S:]
@@ -629,14 +626,15 @@ def _run_packed(ops, opsizes, masks, banks, rows, rec, keep_log, cfg, tables, st
                 s[q[9]:q[10]], s[q[10]:q[11]].reshape((n_ch, depth)), s[q[11]:q[12]], s[q[12]:q[13]],
                 s[q[13]:q[14]], s[q[14]:q[15]].reshape((n_ch, nc)), s[q[15]:q[16]], s[q[16]:q[17]],
                 s[q[17]:q[18]], s[q[18]:q[19]], s[q[19]:q[20]], s[q[20]:q[21]], rec,
-                s[q[21]:q[22]].reshape((n_ch, nc)), s[q[22]:q[23]], t[o[15]:o[16]])
+                s[q[21]:q[22]].reshape((n_ch, nc)), s[q[22]:q[23]], t[o[15]:o[16]], lg, work[:n_ch],
+                work[n_ch:2 * n_ch])
 
 
 @_jit(cache=True, error_model="numpy")
-def _run_tile(ops, opsizes, masks, banks, rows, rec, keep_log, cfg, tables, state):
+def _run_tile(ops, opsizes, masks, banks, rows, rec, keep_log, cfg, tables, state, lg, work):
     """`_run_packed` for `FastEngine.tile_runner`, whose callers read the record, not the returned end and
-    log: returning nothing spares boxing the log array on every tile (~0.5 us)."""
-    _run_packed(ops, opsizes, masks, banks, rows, rec, keep_log, cfg, tables, state)
+    log length: returning nothing spares boxing a tuple on every tile."""
+    _run_packed(ops, opsizes, masks, banks, rows, rec, keep_log, cfg, tables, state, lg, work)
 
 
 def _pack(arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -650,25 +648,35 @@ def _pack(arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 
 
 @_jit(cache=True, error_model="numpy", inline="always")
+def _copy_row(a, dst, src):
+    """a[dst] = a[src] for a C-contiguous array of per-class rows, element by element (a slice assignment
+    may allocate a temporary, and the kernel runs without Numba's runtime)."""
+    d = a[dst].reshape(-1)
+    s = a[src].reshape(-1)
+    for i in range(d.shape[0]):
+        d[i] = s[i]
+
+
+@_jit(cache=True, error_model="numpy", inline="always")
 def _copy_class(dst, src, st_bank, st_group, st_chan, open_row, mode, last_issue, last_done,
                 acts, n_acts, ref_due, ring, nreq, last_conv, last_leave, counts, open_since, open_cycles):
     """Class `dst` takes class `src`'s whole state (a split starts from its parent; a merge moves the last
     class into a freed slot). One place, so a new state field is copied everywhere or nowhere."""
-    st_bank[dst] = st_bank[src]
-    st_group[dst] = st_group[src]
-    st_chan[dst] = st_chan[src]
-    open_row[dst] = open_row[src]
+    _copy_row(st_bank, dst, src)
+    _copy_row(st_group, dst, src)
+    _copy_row(st_chan, dst, src)
+    _copy_row(open_row, dst, src)
     mode[dst] = mode[src]
     last_issue[dst] = last_issue[src]
     last_done[dst] = last_done[src]
-    acts[dst] = acts[src]
+    _copy_row(acts, dst, src)
     n_acts[dst] = n_acts[src]
     ref_due[dst] = ref_due[src]
-    ring[dst] = ring[src]
+    _copy_row(ring, dst, src)
     nreq[dst] = nreq[src]
     last_conv[dst] = last_conv[src]
     last_leave[dst] = last_leave[src]
-    counts[dst] = counts[src]
+    _copy_row(counts, dst, src)
     open_since[dst] = open_since[src]
     open_cycles[dst] = open_cycles[src]
 
@@ -815,6 +823,7 @@ def needs_reference(prog: Program, cfg: ArchConfig) -> bool:
 
 
 _NO_RECORD = np.zeros((0, N_REC), np.int64)
+_NO_LOG = np.zeros((0, N_LOG), np.int64)  # the log buffer of a run that logs nothing
 _AOT: list = []  # the ahead-of-time kernel, or None; looked up once per process
 
 
@@ -894,6 +903,7 @@ class FastEngine:
         self.cfg = cfg
         self.fast_start = fast_start  # see kernel()
         self.state = FastState(cfg)
+        self._work = np.zeros(2 * org.channels, np.int64)  # the kernel's scratch: two counts per channel class
         self._use_memo = MEMO_DEFAULT if memo is None else memo
         self._kernel = None  # the kernel `_run_memoised` calls, found at its first call
         gap = timing_arrays(tm).gap
@@ -918,12 +928,13 @@ class FastEngine:
                              min_columns=MEMO_MIN_COLUMNS if memo_min_columns is None else memo_min_columns)
                      if self._use_memo else None)
 
-    def kernel_args(self, op, opsize, mask, bank, row, keep_log, rec) -> tuple:
+    def kernel_args(self, op, opsize, mask, bank, row, keep_log, rec, log=None) -> tuple:
         """The kernel's arguments (`_run_packed`): the program (as int64), the record, keep_log, then the
-        config scalars with the offsets, the static tables and the state, each one flat int64 buffer."""
+        config scalars with the offsets, the static tables and the state, each one flat int64 buffer, then
+        the log buffer (none: nothing logged) and the kernel's scratch buffer."""
         prog = (np.ascontiguousarray(v, np.int64) for v in (op, opsize, mask, bank, row))
         return (*prog, rec if rec is not None else _NO_RECORD, bool(keep_log), self._cfg, self._tables,
-                self.state.flat)
+                self.state.flat, _NO_LOG if log is None else log, self._work)
 
     def run(self, op, opsize, mask, bank, row, keep_log: bool = False, x_after: np.ndarray | None = None,
             record: np.ndarray | None = None) -> tuple[int, np.ndarray]:
@@ -940,14 +951,30 @@ class FastEngine:
             prog = tuple(np.ascontiguousarray(v, np.int64) for v in (op, opsize, mask, bank, row))
             if rec.shape[0] == 0:
                 rec = np.zeros((len(op), N_REC), np.int64)  # an entry keeps the record for later x_after callers
-            out = self._run_memoised(prog, rec), np.zeros((0, N_LOG), np.int64)
+            out = self._run_memoised(prog, rec), _NO_LOG
         else:
-            out = kernel(self.fast_start)(*self.kernel_args(op, opsize, mask, bank, row, keep_log, rec))
+            k = kernel(self.fast_start)
+            if keep_log:
+                out = self._run_logged(k, (op, opsize, mask, bank, row), rec)
+            else:
+                out = int(k(*self.kernel_args(op, opsize, mask, bank, row, False, rec))[0]), _NO_LOG
             if a["scal"][SCAL_STALL_CMD] >= 0:
                 self._stalled()
         if x_after is not None:
             x_after[:] = rec[:, REC_NEXT]
         return out
+
+    def _run_logged(self, k, prog: tuple, rec: np.ndarray) -> tuple[int, np.ndarray]:
+        """A run with the class log. The kernel cannot grow the log (it allocates nothing): when the buffer
+        was too small it reports the length it needed, and the program runs again from the saved state."""
+        start = self.state.flat.copy()
+        log = np.zeros((_LOG_CAPACITY, N_LOG), np.int64)
+        while True:
+            end, n = k(*self.kernel_args(*prog, True, rec, log))
+            if n <= log.shape[0]:
+                return int(end), log[:n]
+            self.state.flat[:] = start
+            log = np.zeros((n, N_LOG), np.int64)
 
     def _memoise(self, op, opsize, keep_log) -> bool:
         """Whether this call goes through the memo: memo on, no log, one class, and a program the memo takes
@@ -965,7 +992,7 @@ class FastEngine:
         hit, end, token = self.memo.lookup(*prog, rec)
         if hit:
             return end
-        end = int(k(*prog, rec, False, self._cfg, self._tables, self.state.flat)[0])
+        end = int(k(*prog, rec, False, self._cfg, self._tables, self.state.flat, _NO_LOG, self._work)[0])
         if scal[SCAL_STALL_CMD] >= 0:
             self._stalled()
         if scal[SCAL_CLASSES] == 1:
@@ -992,7 +1019,7 @@ class FastEngine:
         takes: dict[int, tuple] = {}  # id(opsize) -> (opsize, whether the memo takes its program)
         if hasattr(k, "py_func"):  # the JIT (not an ahead-of-time build): the entry that returns nothing
             k = _run_tile
-        cfg, tables, flat = self._cfg, self._tables, self.state.flat
+        cfg, tables, flat, work = self._cfg, self._tables, self.state.flat, self._work
         scal = a["scal"]
         buf = [np.zeros((1 << 12, N_REC), np.int64)]
         views: dict[int, np.ndarray] = {}  # program length -> the buffer's first rows (made once per length)
@@ -1019,10 +1046,11 @@ class FastEngine:
                     return rec
             call = direct[0]
             if call is None:
-                k(op, opsize, mask, bank, row, rec, False, cfg, tables, flat)
-                direct[0] = _compiled_entry(k, (op, opsize, mask, bank, row, rec, False, cfg, tables, flat))
+                k(op, opsize, mask, bank, row, rec, False, cfg, tables, flat, _NO_LOG, work)
+                direct[0] = _compiled_entry(k, (op, opsize, mask, bank, row, rec, False, cfg, tables, flat,
+                                                _NO_LOG, work))
             else:
-                call(op, opsize, mask, bank, row, rec, False, cfg, tables, flat)
+                call(op, opsize, mask, bank, row, rec, False, cfg, tables, flat, _NO_LOG, work)
             if scal[SCAL_STALL_CMD] >= 0:
                 self._stalled()
             return rec
