@@ -5,8 +5,8 @@ Calling a cached `@njit` function for the first time in a process initialises Nu
 the cache. `python -m simulator.dram.aot` compiles the same source (the kernel's entry
 `simulator.dram.fast._run_packed`, with `_run` under it) once into a plain extension module (numba.pycc); a
 replay (`run_fast`, `FastEngine(fast_start=True)`) then calls that module and Numba's target is never
-initialised. The built code runs about 1.3x slower than the JIT's, so
-long runs (the system engine) keep the JIT. Without a build, or when a kernel source, Numba or Python
+initialised. The built code runs about as fast as the JIT's (it ran ~1.3x slower while the kernel
+used Numba's runtime); long runs (the system engine) keep the JIT, which they load for the memo anyway. Without a build, or when a kernel source, Numba or Python
 changed since the build, the JIT path runs as before: the results are the same either way
 (tests/test_aot.py compares them).
 

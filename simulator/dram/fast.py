@@ -829,8 +829,9 @@ _AOT: list = []  # the ahead-of-time kernel, or None; looked up once per process
 
 def kernel(fast_start: bool = False):
     """The kernel to call. With `fast_start` (one replay in a short process), the ahead-of-time build
-    (simulator/dram/aot.py) if one exists for this source: it spares Numba's start-up (0.5-1 s) but runs
-    ~1.3x slower than the JIT, so long runs (the system engine's generations) take the JIT function.
+    (simulator/dram/aot.py) if one exists for this source: it spares Numba's start-up (0.5-1 s). Long runs
+    (the system engine's generations) take the JIT function: they load Numba for the memo anyway, and the
+    build ran ~1.3x slower than the JIT until the kernel lost Numba's runtime (now about equal).
     PIMSIM_AOT=0 never uses the build, PIMSIM_AOT=1 always does."""
     import os
 
