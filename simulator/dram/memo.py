@@ -4,17 +4,20 @@ equivalent state, so its effect is looked up instead of simulated again.
 Equivalence is the one the fast engine already uses to merge channel classes (simulator/dram/fast.py
 `_same`): every time value is clamped to the cycle X in which the program's first instruction reaches the
 channels (a constraint that expired before X cannot bind anything that issues at or after X), then taken
-relative to X; open rows, mode, the last request kind, the refresh phase (relative to X) and the queue's
-recent departures (relative, oldest first) are compared as they are. The key is that canonical state followed
-by the program itself; the entry is the end state (relative to X, clamped to the end cycle), the statistics
-the program added (per class and per channel) and its per-instruction record (relative to X).
+relative to X; the mode, the last request kind, the refresh phase (relative to X) and the queue's recent
+departures (relative, oldest first) are compared as they are, the open rows relative to the program's first
+row (the kernel compares rows only for equality, so a program and state moved by the same number of rows
+behave alike: the 48 layers of GPT2-XL, copies of the same tiles, share entries). The key is that canonical
+state followed by the program itself (its rows relative to the same row); the entry is the end state
+(relative to X, clamped to the end cycle, open rows relative to the first row), the statistics the program
+added (per class and per channel) and its per-instruction record (relative to X).
 
 Only calls that start and end with every channel in one class, without a command log, are memoised. The
 PIM-GPT system runs the same weight tiles from the same relative state token after token (a tile starts after
 the controller's SYNC, and the refresh phase has locked to the tile by then), which is where the hits come
 from. Key, entry and lookup work on the engine's packed buffers (simulator/dram/packing.py) in compiled
-code: a hit costs a few microseconds, so the memo is used for programs with at least `MIN_COLUMNS` column
-requests (a GPT2-XL weight tile takes ~80 us to simulate). tests/test_memo.py proves memo on == memo off
+code: a hit costs ~15 us, so the memo is used for programs with at least `MIN_COLUMNS` column requests (a
+GPT2-XL weight tile takes ~60 us to simulate). tests/test_memo.py proves memo on == memo off
 (cycles, counts, open-bank cycles, per-instruction records) on full generations.
 """
 
@@ -54,15 +57,17 @@ from simulator.dram.packing import (
     T_DCOLCOUNT,
     T_DKIND,
 )
-from simulator.dram.requests import K_EOC, K_NONE, K_SYNC
+from simulator.dram.requests import K_ALLBANK, K_EOC, K_NONE, K_SINGLE, K_SYNC
 
-MIN_COLUMNS = 256  # memoise programs with at least this many column requests (smaller ones simulate faster;
-#                   measured on GPT2-XL tokens at context 500: 1024 and 64 both ran slower than 256)
+MIN_COLUMNS = 128  # memoise programs with at least this many column requests (smaller ones simulate faster;
+#                   full generations, programs replayed one call each: GPT2-XL 256 / 128 / 32 11.9 / 11.5 /
+#                   11.3 s, GPT2-small 256 / 128 / 64 / 32 2.20 / 2.14 / 2.13-2.18 / 2.14-2.25 s, off 2.53 s)
 _MIN_INSTRUCTIONS = 16  # shorter programs are not taken before their column requests are even summed
 MAX_WORDS = 1 << 22  # the table's size limit in int64 words (32 MiB): then entries never hit are dropped
 _FAW_WINDOW = 4  # the kernel keeps the last four activations (simulator/dram/fast.py)
 _NO_REFRESH = np.int64(1) << 61  # ref_due at or past this: refresh disabled
 _PAST = -(np.int64(1) << 60)  # a ring / activation slot never written
+_CLOSED = -(np.int64(1) << 62)  # a closed bank in a key or entry (open rows are stored relative to the base row)
 _N_REC = 5  # columns of a per-instruction record (simulator/dram/fast.py REC_*)
 # head of an entry: the end cycle X, the EOC cycle (or -1), whether refresh is on and its next due cycle,
 # the requests / activations / open-row cycles added, the open-row interval's start (all relative to X)
@@ -93,12 +98,33 @@ def _state_len(cfg) -> int:
     return 4 + nb + 3 + nc * (1 + (nb + 2) + (ng + 2)) + depth + _FAW_WINDOW
 
 
-def _key(cfg, state, op, opsize, mask, bank, row, key):
-    """Write the canonical start state of class 0 and the program into `key`; return its hash. Also closes
-    the open-row interval at X (bank_open_cycles is a sum of intervals: splitting one at X changes nothing),
-    so the statistics a program adds do not depend on when the row was opened."""
+def _uses_row(cfg, tables, op):
+    """Whether the kernel reads an instruction's row (all-bank and single-bank requests; it compares rows
+    for equality only, and copies them into the open-row table)."""
+    kind = tables[cfg[OFF_T + T_DKIND] + op]
+    return kind == K_ALLBANK or kind == K_SINGLE
+
+
+def _base_row(cfg, tables, op, row):
+    """The row every row of a key or entry is taken relative to: the first row the program reads (0 if none).
+    The kernel only compares rows for equality, so a program and start state moved by the same number of
+    rows behave alike; this is what lets the 48 layers of GPT2-XL (the same tiles, `Program.shifted`) share
+    entries."""
+    for i in range(op.shape[0]):
+        if _uses_row(cfg, tables, op[i]):
+            return row[i]
+    return np.int64(0)
+
+
+def _key(cfg, tables, state, op, opsize, mask, bank, row, key, base_out):
+    """Write the canonical start state of class 0 and the program into `key`; return its hash, and the base
+    row (`_base_row`) in base_out[0]. Also closes the open-row interval at X (bank_open_cycles is a sum of
+    intervals: splitting one at X changes nothing), so the statistics a program adds do not depend on when
+    the row was opened."""
     n_ch, nb, ng, nc, depth, faw = _sizes(cfg)
     q = cfg[OFF_S:]
+    base = _base_row(cfg, tables, op, row)
+    base_out[0] = base
     x = state[q[S_SCAL]]
     p = 0
     due = state[q[S_REF_DUE]]
@@ -111,7 +137,7 @@ def _key(cfg, state, op, opsize, mask, bank, row, key):
     any_open = False
     for b in range(nb):
         r = state[q[S_OPEN_ROW] + b]
-        key[p + b] = r
+        key[p + b] = r - base if r != -1 else _CLOSED
         if r != -1:
             any_open = True
     p += nb
@@ -141,7 +167,7 @@ def _key(cfg, state, op, opsize, mask, bank, row, key):
         key[p + n + i] = opsize[i]
         key[p + 2 * n + i] = mask[i]
         key[p + 3 * n + i] = bank[i]
-        key[p + 4 * n + i] = row[i]
+        key[p + 4 * n + i] = row[i] - base if _uses_row(cfg, tables, op[i]) else row[i]
     p += 5 * n
     if any_open:
         state[q[S_OPEN_CYCLES]] += x - state[q[S_OPEN_SINCE]]
@@ -185,8 +211,9 @@ def _entry_len(cfg, n):
             + n * _N_REC)
 
 
-def _capture(cfg, tables, state, snap, x0, end, rec, op, opsize, mask, entry):
-    """Write into `entry` the run's effect: end state relative to x0 (times clamped to the end cycle), what
+def _capture(cfg, tables, state, snap, x0, base, end, rec, op, opsize, mask, entry):
+    """Write into `entry` the run's effect: end state relative to x0 (times clamped to the end cycle) and
+    to the base row (every open row at the end was open at the start or is one of the program's rows), what
     it added, and its record relative to x0."""
     n_ch, nb, ng, nc, depth, faw = _sizes(cfg)
     q = cfg[OFF_S:]
@@ -212,7 +239,8 @@ def _capture(cfg, tables, state, snap, x0, end, rec, op, opsize, mask, entry):
             entry[p] = (v if v > x1 else x1) - x0
             p += 1
     for b in range(nb):
-        entry[p + b] = state[q[S_OPEN_ROW] + b]
+        r = state[q[S_OPEN_ROW] + b]
+        entry[p + b] = r - base if r != -1 else _CLOSED
     p += nb
     entry[p] = state[q[S_MODE]]
     entry[p + 1] = state[q[S_LAST_CONV]]
@@ -236,38 +264,34 @@ def _capture(cfg, tables, state, snap, x0, end, rec, op, opsize, mask, entry):
     for c in range(n_ch):
         entry[p + c] = state[q[S_CHAN_OPEN] + c] - snap[_P_HEAD + nc + n_ch * nc + c]
     p += n_ch
-    finals = _finals(cfg, tables, op, opsize, mask)
     for i in range(op.shape[0]):
         entry[p] = rec[i, 0] - x0
         entry[p + 1] = rec[i, 1] - x0
         entry[p + 2] = rec[i, 2] - x0 if rec[i, 2] >= 0 else -1
         entry[p + 3] = rec[i, 3] - x0 if rec[i, 3] >= 0 else -1
-        entry[p + 4] = rec[i, 4] - x0 * finals[i]
+        entry[p + 4] = rec[i, 4] - x0 * _finals(cfg, tables, op, opsize, mask, i)
         p += _N_REC
 
 
-def _finals(cfg, tables, op, opsize, mask):
-    """Per instruction, how many final commands it issues over its channels: the record's issue-cycle sum
-    holds one issue cycle per final command, so shifting the run by d shifts that sum by d times this."""
+def _finals(cfg, tables, op, opsize, mask, i):
+    """How many final commands instruction i issues over its channels: the record's issue-cycle sum holds
+    one issue cycle per final command, so shifting the run by d shifts that sum by d times this."""
     n_ch = cfg[CFG_N_CH]
     o = cfg[OFF_T:]
-    out = np.zeros(op.shape[0], np.int64)
-    for i in range(op.shape[0]):
-        kind = tables[o[T_DKIND] + op[i]]
-        if kind == K_NONE or kind == K_EOC or kind == K_SYNC:
-            continue
-        m = mask[i]
-        ch = 0
-        for c in range(n_ch):
-            if (m >> c) & 1:
-                ch += 1
-        out[i] = (opsize[i] if tables[o[T_DCOLCOUNT] + op[i]] == 1 else 1) * ch
-    return out
+    kind = tables[o[T_DKIND] + op[i]]
+    if kind == K_NONE or kind == K_EOC or kind == K_SYNC:
+        return 0
+    m = mask[i]
+    ch = 0
+    for c in range(n_ch):
+        if (m >> c) & 1:
+            ch += 1
+    return (opsize[i] if tables[o[T_DCOLCOUNT] + op[i]] == 1 else 1) * ch
 
 
-def _apply(cfg, tables, state, entry, op, opsize, mask, rec):
+def _apply(cfg, tables, state, entry, op, opsize, mask, rec, base):
     """Play an entry from the current state (which has the same canonical form as the one it was captured
-    from). Returns the EOC cycle or -1."""
+    from; `base`: this call's base row). Returns the EOC cycle or -1."""
     n_ch, nb, ng, nc, depth, faw = _sizes(cfg)
     q = cfg[OFF_S:]
     x0 = state[q[S_SCAL]]
@@ -288,7 +312,8 @@ def _apply(cfg, tables, state, entry, op, opsize, mask, rec):
             state[j] = entry[p] + x0
             p += 1
     for b in range(nb):
-        state[q[S_OPEN_ROW] + b] = entry[p + b]
+        v = entry[p + b]
+        state[q[S_OPEN_ROW] + b] = v + base if v != _CLOSED else -1
     p += nb
     state[q[S_MODE]] = entry[p]
     state[q[S_LAST_CONV]] = entry[p + 1]
@@ -310,13 +335,12 @@ def _apply(cfg, tables, state, entry, op, opsize, mask, rec):
     p += n_ch
     state[q[S_SCAL]] = x0 + entry[E_DX]
     if rec.shape[0] == op.shape[0]:
-        finals = _finals(cfg, tables, op, opsize, mask)
         for i in range(op.shape[0]):
             rec[i, 0] = entry[p] + x0
             rec[i, 1] = entry[p + 1] + x0
             rec[i, 2] = entry[p + 2] + x0 if entry[p + 2] >= 0 else -1
             rec[i, 3] = entry[p + 3] + x0 if entry[p + 3] >= 0 else -1
-            rec[i, 4] = entry[p + 4] + x0 * finals[i]
+            rec[i, 4] = entry[p + 4] + x0 * _finals(cfg, tables, op, opsize, mask, i)
             p += _N_REC
     return entry[E_END] + x0 if entry[E_END] >= 0 else np.int64(-1)
 
@@ -329,10 +353,11 @@ def _compiled() -> dict:
     if not _COMPILED:
         from numba import njit
 
-        jit = njit(cache=True, error_model="numpy")
-        inl = njit(cache=True, error_model="numpy", inline="always")
+        # no runtime (as the kernel's): the helpers allocate nothing, so no array is reference-counted
+        jit = njit(cache=True, error_model="numpy", _nrt=False)
+        inl = njit(cache=True, error_model="numpy", inline="always", _nrt=False)
         g = globals()
-        for name in ("_sizes", "_finals", "_table_len"):
+        for name in ("_sizes", "_finals", "_table_len", "_uses_row", "_base_row"):
             g[name] = inl(g[name])
         for name in ("_key", "_equal", "_snapshot", "_capture", "_apply"):
             _COMPILED[name] = g[name] = jit(g[name])
@@ -355,6 +380,7 @@ class RunMemo:
                               np.int64)
         self._fns: dict = {}  # the compiled helpers, loaded at the first lookup (not when an engine is made)
         self._keys: dict[int, np.ndarray] = {}  # program length -> key buffer
+        self._base = np.zeros(1, np.int64)  # the base row of the last key
 
     def takes(self, instructions: int, opsize: np.ndarray) -> bool:
         """Whether a program is worth a lookup: at least `min_columns` column requests (a hit costs about as
@@ -373,7 +399,8 @@ class RunMemo:
             if len(self._keys) >= 64:
                 self._keys.clear()
             key = self._keys[n] = np.empty(self.state_len + 5 * n, np.int64)
-        h = self._fns["_key"](self.cfg, self.state, op, opsize, mask, bank, row, key)
+        h = self._fns["_key"](self.cfg, self.tables, self.state, op, opsize, mask, bank, row, key, self._base)
+        base = self._base[0]
         bucket = self.table.get((n, h))
         if bucket is not None:
             for item in bucket:
@@ -381,16 +408,16 @@ class RunMemo:
                     self.hits += 1
                     item[2] += 1
                     return True, int(self._fns["_apply"](self.cfg, self.tables, self.state, item[1], op, opsize,
-                                                        mask, rec)), None
+                                                        mask, rec, base)), None
         self.misses += 1
         self._fns["_snapshot"](self.cfg, self.state, self._snap)
-        return False, 0, (key.copy(), h, int(self.state[self.cfg[OFF_S + S_SCAL]]), self._snap.copy())
+        return False, 0, (key.copy(), h, int(self.state[self.cfg[OFF_S + S_SCAL]]), base, self._snap.copy())
 
     def store(self, token, end: int, op, opsize, mask, rec) -> None:
         """After the run of a miss (which must end with one class): keep its effect."""
-        key, h, x0, snap = token
+        key, h, x0, base, snap = token
         entry = np.empty(_entry_len(self.cfg, op.shape[0]), np.int64)
-        self._fns["_capture"](self.cfg, self.tables, self.state, snap, x0, end, rec, op, opsize, mask, entry)
+        self._fns["_capture"](self.cfg, self.tables, self.state, snap, x0, base, end, rec, op, opsize, mask, entry)
         if self.words + key.size + entry.size > self.max_words:
             self._shrink()
         self.table.setdefault((op.shape[0], h), []).append([key, entry, 0])
