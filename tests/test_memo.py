@@ -87,13 +87,19 @@ def test_tile_runner_records_identical(setup):
 
 def test_memo_takes_only_programs_with_enough_columns(setup):
     """A program is looked up only if it has at least `min_columns` column requests (memo.MIN_COLUMNS by
-    default): smaller ones are simulated."""
+    default) and goes to every channel (one that leaves channels out ends with them in two classes, which is
+    never stored): the others are simulated."""
     arch, _, _, se = setup
     dev = fast.FastEngine(arch, memo=True)
     assert dev.memo.min_columns == fast.MEMO_MIN_COLUMNS
     run_programs(dev, se.issued)
-    big = sum(1 for p in se.issued if len(p.op) >= 16 and int(p.opsize.sum()) >= fast.MEMO_MIN_COLUMNS)
+    every = (1 << arch.organisation.channels) - 1
+    big = sum(1 for p in se.issued if len(p.op) >= 16 and int(p.opsize.sum()) >= fast.MEMO_MIN_COLUMNS
+              and p.channels == every)
     assert 0 < dev.memo.hits + dev.memo.misses <= big
+    partial = [p for p in se.issued if p.channels not in (0, every)]  # e.g. score tiles on a head's channels
+    every_size = fast.FastEngine(arch, memo=True, memo_min_columns=0).memo
+    assert partial and not any(every_size.takes(len(p.op), p.opsize, p.mask) for p in partial)
     dev = fast.FastEngine(arch, memo=True, memo_min_columns=10**9)
     run_programs(dev, se.issued)
     assert dev.memo.hits == dev.memo.misses == 0

@@ -39,6 +39,7 @@ from simulator.dram.isa import Op
 from simulator.dram.log import CommandLog, ReplayResult
 from simulator.dram.memo import MIN_COLUMNS as MEMO_MIN_COLUMNS
 from simulator.dram.memo import RunMemo
+from simulator.dram.native import compiled_entry
 from simulator.dram.packing import (
     CFG_BPG,
     CFG_DEPTH,
@@ -941,18 +942,22 @@ class FastEngine:
             record: np.ndarray | None = None) -> tuple[int, np.ndarray]:
         """Run instructions from the current state. Returns (EOC cycle or -1, class log). If `x_after` (same
         length as the program) is given, it receives for each instruction the cycle in which the next one
-        may reach the channels. If `record` ([len(program), 4] int64) is given, it receives per instruction
+        may reach the channels. If `record` ([len(program), 5] int64) is given, it receives per instruction
         the columns REC_ARRIVE, REC_NEXT, REC_DONE_FIRST, REC_DONE_LAST, REC_ISSUE_SUM (see `_run`); both work with every
         shortcut on."""
         a = self.state.arrays
         rec = record
         if rec is None:
             rec = np.zeros((len(op), N_REC), np.int64) if x_after is not None else _NO_RECORD
-        if self._memoise(op, opsize, keep_log):
+        if self._memoise(op, opsize, np.asarray(mask, np.int64), keep_log):
             prog = tuple(np.ascontiguousarray(v, np.int64) for v in (op, opsize, mask, bank, row))
             if rec.shape[0] == 0:
                 rec = np.zeros((len(op), N_REC), np.int64)  # an entry keeps the record for later x_after callers
-            out = self._run_memoised(prog, rec), _NO_LOG
+            # the memo's compiled entries take a C-contiguous int64 record (simulator/dram/native.py)
+            work = rec if rec.flags.c_contiguous and rec.dtype == np.int64 else np.zeros((len(op), N_REC), np.int64)
+            out = self._run_memoised(prog, work), _NO_LOG
+            if work is not rec:
+                rec[:] = work
         else:
             k = kernel(self.fast_start)
             if keep_log:
@@ -977,11 +982,11 @@ class FastEngine:
             self.state.flat[:] = start
             log = np.zeros((n, N_LOG), np.int64)
 
-    def _memoise(self, op, opsize, keep_log) -> bool:
+    def _memoise(self, op, opsize, mask, keep_log) -> bool:
         """Whether this call goes through the memo: memo on, no log, one class, and a program the memo takes
         (`RunMemo.takes`)."""
         return (self.memo is not None and not keep_log and self.state.arrays["scal"][SCAL_CLASSES] == 1
-                and self.memo.takes(len(op), opsize))
+                and self.memo.takes(len(op), opsize, mask))
 
     def _run_memoised(self, prog: tuple, rec: np.ndarray) -> int:
         """Run a program (C-contiguous int64 arrays, a full-length record) through the memo; returns its EOC
@@ -1041,14 +1046,14 @@ class FastEngine:
                 if seen is None or seen[0] is not opsize:
                     if len(takes) > 4096:
                         takes.clear()
-                    seen = takes[id(opsize)] = (opsize, memo.takes(op.shape[0], opsize))
+                    seen = takes[id(opsize)] = (opsize, memo.takes(op.shape[0], opsize, mask))
                 if seen[1]:
                     self._run_memoised((op, opsize, mask, bank, row), rec)
                     return rec
             call = direct[0]
             if call is None:
                 k(op, opsize, mask, bank, row, rec, False, cfg, tables, flat, _NO_LOG, work)
-                direct[0] = _compiled_entry(k, (op, opsize, mask, bank, row, rec, False, cfg, tables, flat,
+                direct[0] = compiled_entry(k, (op, opsize, mask, bank, row, rec, False, cfg, tables, flat,
                                                 _NO_LOG, work))
             else:
                 call(op, opsize, mask, bank, row, rec, False, cfg, tables, flat, _NO_LOG, work)
@@ -1057,19 +1062,6 @@ class FastEngine:
             return rec
 
         return run_tile
-
-
-def _compiled_entry(k, args: tuple):
-    """The native entry of the dispatcher `k`'s overload for these argument types, or `k` itself (an
-    ahead-of-time build, or no exact overload). The entry unboxes its arguments by that signature without
-    checking them: tile_runner's callers pass C-contiguous int64 programs (its docstring), the rest is bound."""
-    overloads = getattr(k, "overloads", None)
-    if overloads is None:
-        return k
-    from numba import typeof
-
-    cres = overloads.get(tuple(typeof(v) for v in args))
-    return k if cres is None else cres.entry_point
 
 
 def run_fast(prog: Program, cfg: ArchConfig, keep_log: bool = False) -> ReplayResult:

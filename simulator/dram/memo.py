@@ -57,6 +57,7 @@ from simulator.dram.packing import (
     T_DCOLCOUNT,
     T_DKIND,
 )
+from simulator.dram.native import compiled_entry
 from simulator.dram.requests import K_ALLBANK, K_EOC, K_NONE, K_SINGLE, K_SYNC
 
 MIN_COLUMNS = 128  # memoise programs with at least this many column requests (smaller ones simulate faster;
@@ -67,7 +68,8 @@ MAX_WORDS = 1 << 22  # the table's size limit in int64 words (32 MiB): then entr
 _FAW_WINDOW = 4  # the kernel keeps the last four activations (simulator/dram/fast.py)
 _NO_REFRESH = np.int64(1) << 61  # ref_due at or past this: refresh disabled
 _PAST = -(np.int64(1) << 60)  # a ring / activation slot never written
-_CLOSED = -(np.int64(1) << 62)  # a closed bank in a key or entry (open rows are stored relative to the base row)
+_CLOSED = -(np.int64(1) << 62)
+_NOT_HIT = -(np.int64(1) << 62)  # `_hit`: the keys differ (an EOC cycle is >= -1)  # a closed bank in a key or entry (open rows are stored relative to the base row)
 _N_REC = 5  # columns of a per-instruction record (simulator/dram/fast.py REC_*)
 # head of an entry: the end cycle X, the EOC cycle (or -1), whether refresh is on and its next due cycle,
 # the requests / activations / open-row cycles added, the open-row interval's start (all relative to X)
@@ -172,9 +174,20 @@ def _key(cfg, tables, state, op, opsize, mask, bank, row, key, base_out):
     if any_open:
         state[q[S_OPEN_CYCLES]] += x - state[q[S_OPEN_SINCE]]
         state[q[S_OPEN_SINCE]] = x
-    h = np.uint64(14695981039346656037)  # FNV-1a over the words
-    for j in range(p):
-        h = (h ^ np.uint64(key[j])) * np.uint64(1099511628211)
+    # FNV-1a over the words, in four interleaved lanes (independent multiply chains), then folded
+    h0 = h1 = h2 = h3 = np.uint64(14695981039346656037)
+    prime = np.uint64(1099511628211)
+    j = 0
+    while j + 4 <= p:
+        h0 = (h0 ^ np.uint64(key[j])) * prime
+        h1 = (h1 ^ np.uint64(key[j + 1])) * prime
+        h2 = (h2 ^ np.uint64(key[j + 2])) * prime
+        h3 = (h3 ^ np.uint64(key[j + 3])) * prime
+        j += 4
+    while j < p:
+        h0 = (h0 ^ np.uint64(key[j])) * prime
+        j += 1
+    h = (((h0 * prime) ^ h1) * prime ^ h2) * prime ^ h3
     return np.int64(h >> np.uint64(1))
 
 
@@ -185,6 +198,14 @@ def _equal(a, b):
         if a[j] != b[j]:
             return False
     return True
+
+
+def _hit(cfg, tables, state, key, item_key, entry, op, opsize, mask, rec, base):
+    """`_apply` if the stored key equals this call's key; else _NOT_HIT, state untouched (one compiled call
+    per candidate of the bucket)."""
+    if not _equal(item_key, key):
+        return _NOT_HIT
+    return _apply(cfg, tables, state, entry, op, opsize, mask, rec, base)
 
 
 def _snapshot(cfg, state, snap):
@@ -357,9 +378,9 @@ def _compiled() -> dict:
         jit = njit(cache=True, error_model="numpy", _nrt=False)
         inl = njit(cache=True, error_model="numpy", inline="always", _nrt=False)
         g = globals()
-        for name in ("_sizes", "_finals", "_table_len", "_uses_row", "_base_row"):
+        for name in ("_sizes", "_finals", "_table_len", "_uses_row", "_base_row", "_equal", "_apply"):
             g[name] = inl(g[name])
-        for name in ("_key", "_equal", "_snapshot", "_capture", "_apply"):
+        for name in ("_key", "_hit", "_snapshot", "_capture"):
             _COMPILED[name] = g[name] = jit(g[name])
     return _COMPILED
 
@@ -373,6 +394,7 @@ class RunMemo:
         self.cfg, self.tables, self.state = cfg, tables, state
         self.min_columns = min_columns  # FastEngine memoises programs with at least this many column requests
         self.max_words = max_words
+        self.all_channels = (1 << int(cfg[CFG_N_CH])) - 1  # the channel mask of every channel
         self.table: dict[tuple[int, int], list] = {}
         self.words = self.entries = self.hits = self.misses = self.dropped = 0
         self.state_len = _state_len(cfg)
@@ -381,12 +403,18 @@ class RunMemo:
         self._fns: dict = {}  # the compiled helpers, loaded at the first lookup (not when an engine is made)
         self._keys: dict[int, np.ndarray] = {}  # program length -> key buffer
         self._base = np.zeros(1, np.int64)  # the base row of the last key
+        # the hot helpers' native entries (simulator/dram/native.py), found at their first call: lookups
+        # pass C-contiguous int64 programs and a full-length C-contiguous record (`FastEngine._run_memoised`)
+        self._direct: dict = {}
 
-    def takes(self, instructions: int, opsize: np.ndarray) -> bool:
+    def takes(self, instructions: int, opsize: np.ndarray, mask: np.ndarray) -> bool:
         """Whether a program is worth a lookup: at least `min_columns` column requests (a hit costs about as
-        much as simulating a few dozen instructions)."""
+        much as simulating a few dozen instructions), sent to every channel or to none (a program that leaves
+        some channels out splits them into classes, and a run that ends with more than one class is not
+        stored, so its lookups could only miss)."""
         return (instructions > 0 and instructions >= min(_MIN_INSTRUCTIONS, self.min_columns)
-                and int(np.sum(opsize)) >= self.min_columns)
+                and int(np.sum(opsize)) >= self.min_columns
+                and int(np.bitwise_or.reduce(mask)) in (0, self.all_channels))
 
     def lookup(self, op, opsize, mask, bank, row, rec) -> tuple[bool, int, object]:
         """Before a run from the current state (one class, no log): on a hit, play the entry (state and
@@ -399,16 +427,28 @@ class RunMemo:
             if len(self._keys) >= 64:
                 self._keys.clear()
             key = self._keys[n] = np.empty(self.state_len + 5 * n, np.int64)
-        h = self._fns["_key"](self.cfg, self.tables, self.state, op, opsize, mask, bank, row, key, self._base)
-        base = self._base[0]
+        args = (self.cfg, self.tables, self.state, op, opsize, mask, bank, row, key, self._base)
+        f = self._direct.get("_key")
+        if f is None:
+            h = self._fns["_key"](*args)
+            self._direct["_key"] = compiled_entry(self._fns["_key"], args)
+        else:
+            h = f(*args)
+        base = int(self._base[0])
         bucket = self.table.get((n, h))
         if bucket is not None:
+            hit = self._direct.get("_hit")
             for item in bucket:
-                if self._fns["_equal"](item[0], key):
+                args = (self.cfg, self.tables, self.state, key, item[0], item[1], op, opsize, mask, rec, base)
+                if hit is None:
+                    end = self._fns["_hit"](*args)
+                    hit = self._direct["_hit"] = compiled_entry(self._fns["_hit"], args)
+                else:
+                    end = hit(*args)
+                if end != _NOT_HIT:
                     self.hits += 1
                     item[2] += 1
-                    return True, int(self._fns["_apply"](self.cfg, self.tables, self.state, item[1], op, opsize,
-                                                        mask, rec, base)), None
+                    return True, int(end), None
         self.misses += 1
         self._fns["_snapshot"](self.cfg, self.state, self._snap)
         return False, 0, (key.copy(), h, int(self.state[self.cfg[OFF_S + S_SCAL]]), base, self._snap.copy())
