@@ -52,6 +52,10 @@ from simulator.dram.packing import (
     CFG_STALL,
     OFF_S,
     OFF_T,
+    SCAL_CLASSES,
+    SCAL_STALL_CLASS,
+    SCAL_STALL_CMD,
+    SCAL_X,
     STATE,
 )
 from simulator.dram.program import Program
@@ -75,7 +79,6 @@ _ACT, _PRE, _PREA, _REFAB, _ACT16, _TMOD = (
 _DELAY = int(Op.DELAY)
 N_REC = 5  # columns of a per-instruction record
 REC_ARRIVE, REC_NEXT, REC_DONE_FIRST, REC_DONE_LAST, REC_ISSUE_SUM = range(N_REC)  # documented in `_run`
-SCAL_X, SCAL_CLASSES, SCAL_STALL_CMD, SCAL_STALL_CLASS = range(4)  # the kernel's scalars (`scal`, see `_run`)
 N_LOG = 6  # columns of the class log: LOG_* (and one unused)
 LOG_CYCLE, LOG_CLASS, LOG_CMD, LOG_BANK, LOG_ROW = range(5)
 _LOG_CAPACITY = 1024  # first size of the class log (`FastEngine.run` retries with the size it needs)
@@ -983,10 +986,9 @@ class FastEngine:
             log = np.zeros((n, N_LOG), np.int64)
 
     def _memoise(self, op, opsize, mask, keep_log) -> bool:
-        """Whether this call goes through the memo: memo on, no log, one class, and a program the memo takes
+        """Whether this call goes through the memo: memo on, no log, and a program the memo takes
         (`RunMemo.takes`)."""
-        return (self.memo is not None and not keep_log and self.state.arrays["scal"][SCAL_CLASSES] == 1
-                and self.memo.takes(len(op), opsize, mask))
+        return self.memo is not None and not keep_log and self.memo.takes(len(op), opsize, mask)
 
     def _run_memoised(self, prog: tuple, rec: np.ndarray) -> int:
         """Run a program (C-contiguous int64 arrays, a full-length record) through the memo; returns its EOC
@@ -1001,8 +1003,7 @@ class FastEngine:
         end = int(k(*prog, rec, False, self._cfg, self._tables, self.state.flat, _NO_LOG, self._work)[0])
         if scal[SCAL_STALL_CMD] >= 0:
             self._stalled()
-        if scal[SCAL_CLASSES] == 1:
-            self.memo.store(token, end, prog[0], prog[1], prog[2], rec)
+        self.memo.store(token, end, prog[0], prog[1], prog[2], rec)
         return end
 
     def _stalled(self):
@@ -1039,7 +1040,7 @@ class FastEngine:
                     buf[0] = np.zeros((2 * n, N_REC), np.int64)
                     views.clear()
                 rec = views[n] = buf[0][:n]
-            if memo is not None and scal[SCAL_CLASSES] == 1:
+            if memo is not None:
                 # `RunMemo.takes`, cached by array: the system engine passes the same arrays token after token
                 # (a stale answer could only send a program the other way; the memo compares programs)
                 seen = takes.get(id(opsize))

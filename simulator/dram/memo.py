@@ -7,18 +7,25 @@ channels (a constraint that expired before X cannot bind anything that issues at
 relative to X; the mode, the last request kind, the refresh phase (relative to X) and the queue's recent
 departures (relative, oldest first) are compared as they are, the open rows relative to the program's first
 row (the kernel compares rows only for equality, so a program and state moved by the same number of rows
-behave alike: the 48 layers of GPT2-XL, copies of the same tiles, share entries). The key is that canonical
-state followed by the program itself (its rows relative to the same row); the entry is the end state
-(relative to X, clamped to the end cycle, open rows relative to the first row), the statistics the program
-added (per class and per channel) and its per-instruction record (relative to X).
+behave alike: the 48 layers of GPT2-XL, copies of the same tiles, share entries). Channels in different
+states are in different classes (simulator/dram/fast.py); the key holds each channel's class and every
+class's canonical state, the classes numbered in the order of their first channel (the kernel's own
+numbering records only the history of splits and merges), followed by the program itself (its rows relative
+to the same row). The entry is the end state in the same form (classes, each one's state relative to X and
+clamped to the end cycle, open rows relative to the first row), what the program added to each channel's
+statistics and its per-instruction record (relative to X). The key first moves every class's statistics
+into its channels' totals (`_flush_class`, which changes no result), so that what a run adds depends on the
+key alone.
 
-Only calls that start and end with every channel in one class, without a command log, are memoised. The
-PIM-GPT system runs the same weight tiles from the same relative state token after token (a tile starts after
-the controller's SYNC, and the refresh phase has locked to the tile by then), which is where the hits come
-from. Key, entry and lookup work on the engine's packed buffers (simulator/dram/packing.py) in compiled
-code: a hit costs ~15 us, so the memo is used for programs with at least `MIN_COLUMNS` column requests (a
-GPT2-XL weight tile takes ~60 us to simulate). tests/test_memo.py proves memo on == memo off
-(cycles, counts, open-bank cycles, per-instruction records) on full generations.
+Calls with a command log are not memoised. The PIM-GPT system runs the same weight tiles from the same
+relative state token after token (a tile starts after the controller's SYNC, and the refresh phase has
+locked to the tile by then), which is where the hits come from; after a K/V write to some channels, the next
+tiles start from split channels (two classes) until a read-out re-synchronises them.
+
+Key, entry and lookup work on the engine's packed buffers (simulator/dram/packing.py) in compiled code: a hit
+costs a few microseconds, so the memo is used for programs with at least `MIN_COLUMNS` column requests (a
+GPT2-XL weight tile takes ~60 us to simulate). tests/test_memo.py proves memo on == memo off (cycles, counts,
+open-bank cycles, per-instruction records) on full generations and on random sessions with split channels.
 """
 
 from __future__ import annotations
@@ -34,10 +41,14 @@ from simulator.dram.packing import (
     CFG_NG,
     OFF_S,
     OFF_T,
+    SCAL_CLASSES,
+    SCAL_X,
     S_ACTS,
+    S_CHAN_CLASS,
     S_CHAN_COUNTS,
     S_CHAN_OPEN,
     S_COUNTS,
+    S_CUT,
     S_LAST_CONV,
     S_LAST_DONE,
     S_LAST_ISSUE,
@@ -48,6 +59,7 @@ from simulator.dram.packing import (
     S_OPEN_CYCLES,
     S_OPEN_ROW,
     S_OPEN_SINCE,
+    S_PARENT,
     S_REF_DUE,
     S_RING,
     S_SCAL,
@@ -68,24 +80,24 @@ MAX_WORDS = 1 << 22  # the table's size limit in int64 words (32 MiB): then entr
 _FAW_WINDOW = 4  # the kernel keeps the last four activations (simulator/dram/fast.py)
 _NO_REFRESH = np.int64(1) << 61  # ref_due at or past this: refresh disabled
 _PAST = -(np.int64(1) << 60)  # a ring / activation slot never written
-_CLOSED = -(np.int64(1) << 62)
-_NOT_HIT = -(np.int64(1) << 62)  # `_hit`: the keys differ (an EOC cycle is >= -1)  # a closed bank in a key or entry (open rows are stored relative to the base row)
+_CLOSED = -(np.int64(1) << 62)  # a closed bank in a key or entry (open rows are stored relative to the base row)
+_NOT_HIT = -(np.int64(1) << 62)  # `_hit`: the keys differ (an EOC cycle is >= -1)
 _N_REC = 5  # columns of a per-instruction record (simulator/dram/fast.py REC_*)
-# head of an entry: the end cycle X, the EOC cycle (or -1), whether refresh is on and its next due cycle,
-# the requests / activations / open-row cycles added, the open-row interval's start (all relative to X)
-E_DX, E_END, E_HAS_DUE, E_DUE, E_DREQ, E_DACTS, E_SINCE, E_DOPEN = range(8)
-_E_HEAD = 8
-# snapshot taken before a run: the class's counts, open-row cycles, requests and activations, then every
-# channel's counts and open-row cycles
-_P_OPEN, _P_NREQ, _P_NACTS = range(3)
-_P_HEAD = 3
+# a key: the number of classes, each channel's class (classes numbered in the order of their first channel),
+# each class's canonical state in that order (`_key_class`), then the program
+_K_HEAD = 1
+# an entry: the end cycle X and the EOC cycle (or -1), relative to the start; the number of classes at the end
+# and each channel's class; each class's end state (`_capture_class`); what the run added to each channel's
+# statistics; the per-instruction record (relative to the start)
+E_DX, E_END, E_NCLS = range(3)
+_E_HEAD = 3
+# a class's end state: refresh on and its next due cycle, queue fill and activations (both clamped to their
+# windows: only the recent ones are ever read), open-row interval start and open-row cycles, command counts,
+# then the times and rows (`_capture_class`)
+C_HAS_DUE, C_DUE, C_NREQ, C_NACTS, C_SINCE, C_OPEN = range(6)
+_C_HEAD = 6
 _LAST = np.array([S_LAST_ISSUE, S_LAST_DONE, S_LAST_LEAVE], np.int64)  # the last issue / completion / departure
 _TABLE = np.array([S_ST_BANK, S_ST_GROUP, S_ST_CHAN], np.int64)  # the constraint tables
-
-
-def _table_len(t, nb, ng, nc):
-    """Words per class of constraint table t (of _TABLE): banks (+2), groups (+2), channel."""
-    return (nb + 2) * nc if t == 0 else ((ng + 2) * nc if t == 1 else nc)
 
 
 def _sizes(cfg):
@@ -93,11 +105,28 @@ def _sizes(cfg):
     return cfg[CFG_N_CH], cfg[CFG_NB], cfg[CFG_NG], cfg[CFG_N_CMDS], cfg[CFG_DEPTH], cfg[CFG_FAW]
 
 
-def _state_len(cfg) -> int:
-    """Length of a key's state part: refresh phase, queue fill, mode, last request kind, open rows, three
-    last-cycle values, the channel / bank / group constraint tables, queue departures, activations."""
+def _at(cfg, s, k):
+    """Where class k's part of state array s starts (per-class arrays have one slot per channel)."""
+    start = cfg[OFF_S + s]
+    return start + k * ((cfg[OFF_S + s + 1] - start) // cfg[CFG_N_CH])
+
+
+def _tables_len(cfg):
+    """Words per class of the three constraint tables: banks (+2), groups (+2), channel."""
     n_ch, nb, ng, nc, depth, faw = _sizes(cfg)
-    return 4 + nb + 3 + nc * (1 + (nb + 2) + (ng + 2)) + depth + _FAW_WINDOW
+    return nc * ((nb + 2) + (ng + 2) + 1)
+
+
+def _class_key_len(cfg) -> int:
+    """Words of one class in a key: refresh phase, queue fill, mode, last request kind, open rows, three
+    last-cycle values, the constraint tables, queue departures, activations."""
+    n_ch, nb, ng, nc, depth, faw = _sizes(cfg)
+    return 4 + nb + 3 + _tables_len(cfg) + depth + _FAW_WINDOW
+
+
+def _class_entry_len(cfg) -> int:
+    n_ch, nb, ng, nc, depth, faw = _sizes(cfg)
+    return _C_HEAD + nc + 3 + _tables_len(cfg) + nb + 2 + depth + _FAW_WINDOW
 
 
 def _uses_row(cfg, tables, op):
@@ -118,51 +147,104 @@ def _base_row(cfg, tables, op, row):
     return np.int64(0)
 
 
-def _key(cfg, tables, state, op, opsize, mask, bank, row, key, base_out):
-    """Write the canonical start state of class 0 and the program into `key`; return its hash, and the base
-    row (`_base_row`) in base_out[0]. Also closes the open-row interval at X (bank_open_cycles is a sum of
-    intervals: splitting one at X changes nothing), so the statistics a program adds do not depend on when
-    the row was opened."""
+def _classes(cfg, state, order, cmap, cmap_at):
+    """Number the classes in the order of their first channel (the kernel's own numbering depends on the
+    history of splits and merges, which changes nothing else): order[j] is the kernel's class j, and
+    cmap[cmap_at + c] channel c's class in the new numbering. Returns the number of classes."""
+    n_ch = cfg[CFG_N_CH]
+    cc = cfg[OFF_S + S_CHAN_CLASS]
+    slot = order[n_ch:]  # scratch: the new number of each kernel class
+    for k in range(n_ch):
+        slot[k] = -1
+    m = 0
+    for c in range(n_ch):
+        k = state[cc + c]
+        if slot[k] < 0:
+            slot[k] = m
+            order[m] = k
+            m += 1
+        cmap[cmap_at + c] = slot[k]
+    return m
+
+
+def _flush_class(cfg, state, k, x):
+    """Move class k's statistics into its channels' totals and close its open-row interval at x. Channel
+    statistics are sums (`FastState.channel_counts`, `bank_open_cycles`), so this changes no result; it
+    makes what a run adds independent of what the class had counted before it."""
     n_ch, nb, ng, nc, depth, faw = _sizes(cfg)
-    q = cfg[OFF_S:]
-    base = _base_row(cfg, tables, op, row)
-    base_out[0] = base
-    x = state[q[S_SCAL]]
-    p = 0
-    due = state[q[S_REF_DUE]]
-    key[p] = due - x if due < _NO_REFRESH else -1
-    nreq = state[q[S_NREQ]]
-    key[p + 1] = nreq if nreq < depth else depth
-    key[p + 2] = state[q[S_MODE]]
-    key[p + 3] = state[q[S_LAST_CONV]]
-    p += 4
-    any_open = False
+    ro, since, opened = _at(cfg, S_OPEN_ROW, k), _at(cfg, S_OPEN_SINCE, k), _at(cfg, S_OPEN_CYCLES, k)
     for b in range(nb):
-        r = state[q[S_OPEN_ROW] + b]
+        if state[ro + b] != -1:
+            state[opened] += x - state[since]
+            state[since] = x
+            break
+    cnt = _at(cfg, S_COUNTS, k)
+    cc = cfg[OFF_S + S_CHAN_CLASS]
+    for c in range(n_ch):
+        if state[cc + c] == k:
+            o = cfg[OFF_S + S_CHAN_COUNTS] + c * nc
+            for j in range(nc):
+                state[o + j] += state[cnt + j]
+            state[cfg[OFF_S + S_CHAN_OPEN] + c] += state[opened]
+    for j in range(nc):
+        state[cnt + j] = 0
+    state[opened] = 0
+
+
+def _key_class(cfg, state, k, x, base, key, p):
+    """Write class k's canonical state at key[p:]; returns the position after it."""
+    n_ch, nb, ng, nc, depth, faw = _sizes(cfg)
+    due = state[_at(cfg, S_REF_DUE, k)]
+    key[p] = due - x if due < _NO_REFRESH else -1
+    nreq = state[_at(cfg, S_NREQ, k)]
+    key[p + 1] = nreq if nreq < depth else depth
+    key[p + 2] = state[_at(cfg, S_MODE, k)]
+    key[p + 3] = state[_at(cfg, S_LAST_CONV, k)]
+    p += 4
+    ro = _at(cfg, S_OPEN_ROW, k)
+    for b in range(nb):
+        r = state[ro + b]
         key[p + b] = r - base if r != -1 else _CLOSED
-        if r != -1:
-            any_open = True
     p += nb
     for j in range(3):
-        v = state[q[_LAST[j]]] + 1
+        v = state[_at(cfg, _LAST[j], k)] + 1
         key[p + j] = (v if v > x else x) - x
     p += 3
-    for t in range(3):  # class 0's rows of the bank / group / channel constraint tables
-        for j in range(q[_TABLE[t]], q[_TABLE[t]] + _table_len(t, nb, ng, nc)):
+    for t in range(3):  # the bank / group / channel constraint tables
+        a = _at(cfg, _TABLE[t], k)
+        for j in range(a, _at(cfg, _TABLE[t], k + 1)):
             v = state[j]
             key[p] = (v if v > x else x) - x
             p += 1
+    ring = _at(cfg, S_RING, k)
     for j in range(depth):  # departures, oldest first
         i = nreq - depth + j
-        v = (state[q[S_RING] + i % depth] if i >= 0 else _PAST) + 1
+        v = (state[ring + i % depth] if i >= 0 else _PAST) + 1
         key[p + j] = (v if v > x else x) - x
     p += depth
-    n_acts = state[q[S_N_ACTS]]
+    n_acts = state[_at(cfg, S_N_ACTS, k)]
+    acts = _at(cfg, S_ACTS, k)
     for j in range(_FAW_WINDOW):
         i = n_acts - _FAW_WINDOW + j
-        v = (state[q[S_ACTS] + i % _FAW_WINDOW] if i >= 0 else _PAST) + faw
+        v = (state[acts + i % _FAW_WINDOW] if i >= 0 else _PAST) + faw
         key[p + j] = ((v if v > x else x) - x) if faw > 0 else 0
-    p += _FAW_WINDOW
+    return p + _FAW_WINDOW
+
+
+def _key(cfg, tables, state, op, opsize, mask, bank, row, key, out, order):
+    """Write the canonical start state (every class, `_classes` order) and the program into `key`; return its
+    hash, with the base row (`_base_row`) in out[0] and the key's length in out[1]. First flushes every
+    class's statistics (`_flush_class`), so that what a run adds depends only on the key."""
+    n_ch, nb, ng, nc, depth, faw = _sizes(cfg)
+    base = _base_row(cfg, tables, op, row)
+    out[0] = base
+    x = state[cfg[OFF_S + S_SCAL] + SCAL_X]
+    ncls = _classes(cfg, state, order, key, _K_HEAD)
+    key[0] = ncls
+    p = _K_HEAD + n_ch
+    for j in range(ncls):
+        _flush_class(cfg, state, order[j], x)
+        p = _key_class(cfg, state, order[j], x, base, key, p)
     n = op.shape[0]
     for i in range(n):
         key[p + i] = op[i]
@@ -171,9 +253,7 @@ def _key(cfg, tables, state, op, opsize, mask, bank, row, key, base_out):
         key[p + 3 * n + i] = bank[i]
         key[p + 4 * n + i] = row[i] - base if _uses_row(cfg, tables, op[i]) else row[i]
     p += 5 * n
-    if any_open:
-        state[q[S_OPEN_CYCLES]] += x - state[q[S_OPEN_SINCE]]
-        state[q[S_OPEN_SINCE]] = x
+    out[1] = p
     # FNV-1a over the words, in four interleaved lanes (independent multiply chains), then folded
     h0 = h1 = h2 = h3 = np.uint64(14695981039346656037)
     prime = np.uint64(1099511628211)
@@ -191,99 +271,101 @@ def _key(cfg, tables, state, op, opsize, mask, bank, row, key, base_out):
     return np.int64(h >> np.uint64(1))
 
 
-def _equal(a, b):
-    if a.shape[0] != b.shape[0]:
-        return False
-    for j in range(a.shape[0]):
-        if a[j] != b[j]:
-            return False
-    return True
-
-
-def _hit(cfg, tables, state, key, item_key, entry, op, opsize, mask, rec, base):
-    """`_apply` if the stored key equals this call's key; else _NOT_HIT, state untouched (one compiled call
-    per candidate of the bucket)."""
-    if not _equal(item_key, key):
+def _hit(cfg, tables, state, key, klen, item_key, entry, op, opsize, mask, rec, base):
+    """`_apply` if the stored key equals this call's key (its first `klen` words); else _NOT_HIT, state
+    untouched (one compiled call per candidate of the bucket)."""
+    if item_key.shape[0] != klen:
         return _NOT_HIT
+    for j in range(klen):
+        if item_key[j] != key[j]:
+            return _NOT_HIT
     return _apply(cfg, tables, state, entry, op, opsize, mask, rec, base)
 
 
 def _snapshot(cfg, state, snap):
-    """The statistics before a run (an entry stores what the run added)."""
+    """Every channel's statistics before a run, after the key's flush (an entry stores what the run added)."""
     n_ch, nb, ng, nc, depth, faw = _sizes(cfg)
-    q = cfg[OFF_S:]
-    snap[_P_OPEN] = state[q[S_OPEN_CYCLES]]
-    snap[_P_NREQ] = state[q[S_NREQ]]
-    snap[_P_NACTS] = state[q[S_N_ACTS]]
-    p = _P_HEAD
-    for j in range(nc):
-        snap[p + j] = state[q[S_COUNTS] + j]
-    p += nc
+    o = cfg[OFF_S + S_CHAN_COUNTS]
     for j in range(n_ch * nc):
-        snap[p + j] = state[q[S_CHAN_COUNTS] + j]
-    p += n_ch * nc
+        snap[j] = state[o + j]
+    o = cfg[OFF_S + S_CHAN_OPEN]
     for c in range(n_ch):
-        snap[p + c] = state[q[S_CHAN_OPEN] + c]
+        snap[n_ch * nc + c] = state[o + c]
 
 
-def _entry_len(cfg, n):
+def _entry_len(cfg, n, ncls):
     n_ch, nb, ng, nc, depth, faw = _sizes(cfg)
-    return (_E_HEAD + 3 + nc * (1 + (nb + 2) + (ng + 2)) + nb + 2 + depth + _FAW_WINDOW + nc + n_ch * nc + n_ch
-            + n * _N_REC)
+    return _E_HEAD + n_ch + ncls * _class_entry_len(cfg) + n_ch * nc + n_ch + n * _N_REC
 
 
-def _capture(cfg, tables, state, snap, x0, base, end, rec, op, opsize, mask, entry):
-    """Write into `entry` the run's effect: end state relative to x0 (times clamped to the end cycle) and
-    to the base row (every open row at the end was open at the start or is one of the program's rows), what
-    it added, and its record relative to x0."""
+def _capture_class(cfg, state, k, x0, x1, base, entry, p):
+    """Write class k's end state at entry[p:]: times relative to x0, clamped to the end cycle x1 (earlier
+    ones cannot bind anything later), open rows relative to the base row (every open row at the end was open
+    at the start or is one of the program's rows); returns the position after it."""
     n_ch, nb, ng, nc, depth, faw = _sizes(cfg)
-    q = cfg[OFF_S:]
-    x1 = state[q[S_SCAL]]
-    entry[E_DX] = x1 - x0
-    entry[E_END] = end - x0 if end >= 0 else -1
-    due = state[q[S_REF_DUE]]
-    entry[E_HAS_DUE] = 1 if due < _NO_REFRESH else 0
-    entry[E_DUE] = due - x0 if due < _NO_REFRESH else 0
-    nreq, n_acts = state[q[S_NREQ]], state[q[S_N_ACTS]]
-    entry[E_DREQ] = nreq - snap[_P_NREQ]
-    entry[E_DACTS] = n_acts - snap[_P_NACTS]
-    entry[E_SINCE] = state[q[S_OPEN_SINCE]] - x0
-    entry[E_DOPEN] = state[q[S_OPEN_CYCLES]] - snap[_P_OPEN]
-    p = _E_HEAD
+    due = state[_at(cfg, S_REF_DUE, k)]
+    entry[p + C_HAS_DUE] = 1 if due < _NO_REFRESH else 0
+    entry[p + C_DUE] = due - x0 if due < _NO_REFRESH else due
+    nreq, n_acts = state[_at(cfg, S_NREQ, k)], state[_at(cfg, S_N_ACTS, k)]
+    entry[p + C_NREQ] = nreq if nreq < depth else depth
+    entry[p + C_NACTS] = n_acts if n_acts < _FAW_WINDOW else _FAW_WINDOW
+    entry[p + C_SINCE] = state[_at(cfg, S_OPEN_SINCE, k)] - x0
+    entry[p + C_OPEN] = state[_at(cfg, S_OPEN_CYCLES, k)]  # the start was flushed: all of it is this run's
+    p += _C_HEAD
+    cnt = _at(cfg, S_COUNTS, k)
+    for j in range(nc):
+        entry[p + j] = state[cnt + j]
+    p += nc
     for j in range(3):  # compared as value + 1 in the key
-        v = state[q[_LAST[j]]]
+        v = state[_at(cfg, _LAST[j], k)]
         entry[p + j] = (v if v > x1 - 1 else x1 - 1) - x0
     p += 3
     for t in range(3):
-        for j in range(q[_TABLE[t]], q[_TABLE[t]] + _table_len(t, nb, ng, nc)):
+        for j in range(_at(cfg, _TABLE[t], k), _at(cfg, _TABLE[t], k + 1)):
             v = state[j]
             entry[p] = (v if v > x1 else x1) - x0
             p += 1
+    ro = _at(cfg, S_OPEN_ROW, k)
     for b in range(nb):
-        r = state[q[S_OPEN_ROW] + b]
+        r = state[ro + b]
         entry[p + b] = r - base if r != -1 else _CLOSED
     p += nb
-    entry[p] = state[q[S_MODE]]
-    entry[p + 1] = state[q[S_LAST_CONV]]
+    entry[p] = state[_at(cfg, S_MODE, k)]
+    entry[p + 1] = state[_at(cfg, S_LAST_CONV, k)]
     p += 2
-    for j in range(depth):
+    ring = _at(cfg, S_RING, k)
+    for j in range(depth):  # oldest first
         i = nreq - depth + j
-        v = state[q[S_RING] + i % depth] if i >= 0 else _PAST
+        v = state[ring + i % depth] if i >= 0 else _PAST
         entry[p + j] = (v if v > x1 - 1 else x1 - 1) - x0
     p += depth
+    acts = _at(cfg, S_ACTS, k)
     for j in range(_FAW_WINDOW):
         i = n_acts - _FAW_WINDOW + j
-        v = state[q[S_ACTS] + i % _FAW_WINDOW] if i >= 0 else _PAST
+        v = state[acts + i % _FAW_WINDOW] if i >= 0 else _PAST
         entry[p + j] = (v if v > x1 - faw else x1 - faw) - x0
-    p += _FAW_WINDOW
-    for j in range(nc):
-        entry[p + j] = state[q[S_COUNTS] + j] - snap[_P_HEAD + j]
-    p += nc
+    return p + _FAW_WINDOW
+
+
+def _capture(cfg, tables, state, snap, x0, base, end, rec, op, opsize, mask, entry, order):
+    """Write into `entry` the run's effect (the layout at E_DX): every class's end state, what the run added
+    to each channel's statistics, and its record relative to x0."""
+    n_ch, nb, ng, nc, depth, faw = _sizes(cfg)
+    x1 = state[cfg[OFF_S + S_SCAL] + SCAL_X]
+    entry[E_DX] = x1 - x0
+    entry[E_END] = end - x0 if end >= 0 else -1
+    ncls = _classes(cfg, state, order, entry, _E_HEAD)
+    entry[E_NCLS] = ncls
+    p = _E_HEAD + n_ch
+    for j in range(ncls):
+        p = _capture_class(cfg, state, order[j], x0, x1, base, entry, p)
+    o = cfg[OFF_S + S_CHAN_COUNTS]
     for j in range(n_ch * nc):
-        entry[p + j] = state[q[S_CHAN_COUNTS] + j] - snap[_P_HEAD + nc + j]
+        entry[p + j] = state[o + j] - snap[j]
     p += n_ch * nc
+    o = cfg[OFF_S + S_CHAN_OPEN]
     for c in range(n_ch):
-        entry[p + c] = state[q[S_CHAN_OPEN] + c] - snap[_P_HEAD + nc + n_ch * nc + c]
+        entry[p + c] = state[o + c] - snap[n_ch * nc + c]
     p += n_ch
     for i in range(op.shape[0]):
         entry[p] = rec[i, 0] - x0
@@ -310,51 +392,71 @@ def _finals(cfg, tables, op, opsize, mask, i):
     return (opsize[i] if tables[o[T_DCOLCOUNT] + op[i]] == 1 else 1) * ch
 
 
-def _apply(cfg, tables, state, entry, op, opsize, mask, rec, base):
-    """Play an entry from the current state (which has the same canonical form as the one it was captured
-    from; `base`: this call's base row). Returns the EOC cycle or -1."""
+def _apply_class(cfg, state, k, x0, base, entry, p):
+    """Class slot k takes the class state at entry[p:] (`_capture_class`); returns the position after it."""
     n_ch, nb, ng, nc, depth, faw = _sizes(cfg)
-    q = cfg[OFF_S:]
-    x0 = state[q[S_SCAL]]
-    if entry[E_HAS_DUE] == 1:
-        state[q[S_REF_DUE]] = entry[E_DUE] + x0
-    nreq = state[q[S_NREQ]] + entry[E_DREQ]
-    state[q[S_NREQ]] = nreq
-    n_acts = state[q[S_N_ACTS]] + entry[E_DACTS]
-    state[q[S_N_ACTS]] = n_acts
-    state[q[S_OPEN_SINCE]] = entry[E_SINCE] + x0
-    state[q[S_OPEN_CYCLES]] += entry[E_DOPEN]
-    p = _E_HEAD
+    has_due = entry[p + C_HAS_DUE] == 1
+    state[_at(cfg, S_REF_DUE, k)] = entry[p + C_DUE] + x0 if has_due else entry[p + C_DUE]
+    nreq, n_acts = entry[p + C_NREQ], entry[p + C_NACTS]
+    state[_at(cfg, S_NREQ, k)] = nreq
+    state[_at(cfg, S_N_ACTS, k)] = n_acts
+    state[_at(cfg, S_OPEN_SINCE, k)] = entry[p + C_SINCE] + x0
+    state[_at(cfg, S_OPEN_CYCLES, k)] = entry[p + C_OPEN]
+    state[_at(cfg, S_PARENT, k)] = -1  # no split to trace back (a class log is never memoised)
+    state[_at(cfg, S_CUT, k)] = 0
+    p += _C_HEAD
+    cnt = _at(cfg, S_COUNTS, k)
+    for j in range(nc):
+        state[cnt + j] = entry[p + j]
+    p += nc
     for j in range(3):
-        state[q[_LAST[j]]] = entry[p + j] + x0
+        state[_at(cfg, _LAST[j], k)] = entry[p + j] + x0
     p += 3
     for t in range(3):
-        for j in range(q[_TABLE[t]], q[_TABLE[t]] + _table_len(t, nb, ng, nc)):
+        for j in range(_at(cfg, _TABLE[t], k), _at(cfg, _TABLE[t], k + 1)):
             state[j] = entry[p] + x0
             p += 1
+    ro = _at(cfg, S_OPEN_ROW, k)
     for b in range(nb):
         v = entry[p + b]
-        state[q[S_OPEN_ROW] + b] = v + base if v != _CLOSED else -1
+        state[ro + b] = v + base if v != _CLOSED else -1
     p += nb
-    state[q[S_MODE]] = entry[p]
-    state[q[S_LAST_CONV]] = entry[p + 1]
+    state[_at(cfg, S_MODE, k)] = entry[p]
+    state[_at(cfg, S_LAST_CONV, k)] = entry[p + 1]
     p += 2
+    ring = _at(cfg, S_RING, k)
     for j in range(depth):
-        state[q[S_RING] + (nreq - depth + j) % depth] = entry[p + j] + x0
+        state[ring + (nreq - depth + j) % depth] = entry[p + j] + x0
     p += depth
+    acts = _at(cfg, S_ACTS, k)
     for j in range(_FAW_WINDOW):
-        state[q[S_ACTS] + (n_acts - _FAW_WINDOW + j) % _FAW_WINDOW] = entry[p + j] + x0
-    p += _FAW_WINDOW
-    for j in range(nc):
-        state[q[S_COUNTS] + j] += entry[p + j]
-    p += nc
-    for j in range(n_ch * nc):
-        state[q[S_CHAN_COUNTS] + j] += entry[p + j]
-    p += n_ch * nc
+        state[acts + (n_acts - _FAW_WINDOW + j) % _FAW_WINDOW] = entry[p + j] + x0
+    return p + _FAW_WINDOW
+
+
+def _apply(cfg, tables, state, entry, op, opsize, mask, rec, base):
+    """Play an entry from the current state (which has the same canonical form as the one it was captured
+    from, and was flushed by the key; `base`: this call's base row). Returns the EOC cycle or -1."""
+    n_ch, nb, ng, nc, depth, faw = _sizes(cfg)
+    sc = cfg[OFF_S + S_SCAL]
+    x0 = state[sc + SCAL_X]
+    ncls = entry[E_NCLS]
+    state[sc + SCAL_CLASSES] = ncls
+    cc = cfg[OFF_S + S_CHAN_CLASS]
     for c in range(n_ch):
-        state[q[S_CHAN_OPEN] + c] += entry[p + c]
+        state[cc + c] = entry[_E_HEAD + c]
+    p = _E_HEAD + n_ch
+    for k in range(ncls):
+        p = _apply_class(cfg, state, k, x0, base, entry, p)
+    o = cfg[OFF_S + S_CHAN_COUNTS]
+    for j in range(n_ch * nc):
+        state[o + j] += entry[p + j]
+    p += n_ch * nc
+    o = cfg[OFF_S + S_CHAN_OPEN]
+    for c in range(n_ch):
+        state[o + c] += entry[p + c]
     p += n_ch
-    state[q[S_SCAL]] = x0 + entry[E_DX]
+    state[sc + SCAL_X] = x0 + entry[E_DX]
     if rec.shape[0] == op.shape[0]:
         for i in range(op.shape[0]):
             rec[i, 0] = entry[p] + x0
@@ -378,7 +480,8 @@ def _compiled() -> dict:
         jit = njit(cache=True, error_model="numpy", _nrt=False)
         inl = njit(cache=True, error_model="numpy", inline="always", _nrt=False)
         g = globals()
-        for name in ("_sizes", "_finals", "_table_len", "_uses_row", "_base_row", "_equal", "_apply"):
+        for name in ("_sizes", "_at", "_tables_len", "_finals", "_uses_row", "_base_row", "_classes", "_flush_class",
+                     "_key_class", "_capture_class", "_apply_class", "_apply"):
             g[name] = inl(g[name])
         for name in ("_key", "_hit", "_snapshot", "_capture"):
             _COMPILED[name] = g[name] = jit(g[name])
@@ -397,12 +500,13 @@ class RunMemo:
         self.all_channels = (1 << int(cfg[CFG_N_CH])) - 1  # the channel mask of every channel
         self.table: dict[tuple[int, int], list] = {}
         self.words = self.entries = self.hits = self.misses = self.dropped = 0
-        self.state_len = _state_len(cfg)
-        self._snap = np.zeros(_P_HEAD + int(cfg[CFG_N_CMDS]) * (1 + int(cfg[CFG_N_CH])) + int(cfg[CFG_N_CH]),
-                              np.int64)
+        n_ch = int(cfg[CFG_N_CH])
+        self._key_words = _K_HEAD + n_ch + n_ch * _class_key_len(cfg)  # a key's most state words (all classes)
+        self._snap = np.zeros(int(cfg[CFG_N_CMDS]) * n_ch + n_ch, np.int64)
+        self._order = np.zeros(2 * n_ch, np.int64)  # `_classes`' scratch
         self._fns: dict = {}  # the compiled helpers, loaded at the first lookup (not when an engine is made)
         self._keys: dict[int, np.ndarray] = {}  # program length -> key buffer
-        self._base = np.zeros(1, np.int64)  # the base row of the last key
+        self._out = np.zeros(2, np.int64)  # the last key's base row and length
         # the hot helpers' native entries (simulator/dram/native.py), found at their first call: lookups
         # pass C-contiguous int64 programs and a full-length C-contiguous record (`FastEngine._run_memoised`)
         self._direct: dict = {}
@@ -410,15 +514,14 @@ class RunMemo:
     def takes(self, instructions: int, opsize: np.ndarray, mask: np.ndarray) -> bool:
         """Whether a program is worth a lookup: at least `min_columns` column requests (a hit costs about as
         much as simulating a few dozen instructions), sent to every channel or to none (a program that leaves
-        some channels out splits them into classes, and a run that ends with more than one class is not
-        stored, so its lookups could only miss)."""
+        some channels out splits them into classes anew each time: measured, its lookups mostly miss)."""
         return (instructions > 0 and instructions >= min(_MIN_INSTRUCTIONS, self.min_columns)
                 and int(np.sum(opsize)) >= self.min_columns
                 and int(np.bitwise_or.reduce(mask)) in (0, self.all_channels))
 
     def lookup(self, op, opsize, mask, bank, row, rec) -> tuple[bool, int, object]:
-        """Before a run from the current state (one class, no log): on a hit, play the entry (state and
-        `rec`) and return (True, EOC cycle or -1, None); on a miss return (False, 0, token for `store`)."""
+        """Before a run from the current state (no log): on a hit, play the entry (state and `rec`) and
+        return (True, EOC cycle or -1, None); on a miss return (False, 0, token for `store`)."""
         if not self._fns:
             self._fns = _compiled()
         n = op.shape[0]
@@ -426,20 +529,21 @@ class RunMemo:
         if key is None:
             if len(self._keys) >= 64:
                 self._keys.clear()
-            key = self._keys[n] = np.empty(self.state_len + 5 * n, np.int64)
-        args = (self.cfg, self.tables, self.state, op, opsize, mask, bank, row, key, self._base)
+            key = self._keys[n] = np.empty(self._key_words + 5 * n, np.int64)
+        out = self._out
+        args = (self.cfg, self.tables, self.state, op, opsize, mask, bank, row, key, out, self._order)
         f = self._direct.get("_key")
         if f is None:
             h = self._fns["_key"](*args)
             self._direct["_key"] = compiled_entry(self._fns["_key"], args)
         else:
             h = f(*args)
-        base = int(self._base[0])
+        base, klen = int(out[0]), int(out[1])
         bucket = self.table.get((n, h))
         if bucket is not None:
             hit = self._direct.get("_hit")
             for item in bucket:
-                args = (self.cfg, self.tables, self.state, key, item[0], item[1], op, opsize, mask, rec, base)
+                args = (self.cfg, self.tables, self.state, key, klen, item[0], item[1], op, opsize, mask, rec, base)
                 if hit is None:
                     end = self._fns["_hit"](*args)
                     hit = self._direct["_hit"] = compiled_entry(self._fns["_hit"], args)
@@ -451,13 +555,16 @@ class RunMemo:
                     return True, int(end), None
         self.misses += 1
         self._fns["_snapshot"](self.cfg, self.state, self._snap)
-        return False, 0, (key.copy(), h, int(self.state[self.cfg[OFF_S + S_SCAL]]), base, self._snap.copy())
+        x0 = int(self.state[self.cfg[OFF_S + S_SCAL] + SCAL_X])
+        return False, 0, (key[:klen].copy(), h, x0, base, self._snap.copy())
 
     def store(self, token, end: int, op, opsize, mask, rec) -> None:
-        """After the run of a miss (which must end with one class): keep its effect."""
+        """After the run of a miss: keep its effect."""
         key, h, x0, base, snap = token
-        entry = np.empty(_entry_len(self.cfg, op.shape[0]), np.int64)
-        self._fns["_capture"](self.cfg, self.tables, self.state, snap, x0, base, end, rec, op, opsize, mask, entry)
+        ncls = int(self.state[self.cfg[OFF_S + S_SCAL] + SCAL_CLASSES])
+        entry = np.empty(_entry_len(self.cfg, op.shape[0], ncls), np.int64)
+        self._fns["_capture"](self.cfg, self.tables, self.state, snap, x0, base, end, rec, op, opsize, mask, entry,
+                              self._order)
         if self.words + key.size + entry.size > self.max_words:
             self._shrink()
         self.table.setdefault((op.shape[0], h), []).append([key, entry, 0])
