@@ -636,9 +636,9 @@ def _run_packed(ops, opsizes, masks, banks, rows, rec, keep_log, cfg, tables, st
 
 @_jit(cache=True, error_model="numpy")
 def _run_tile(ops, opsizes, masks, banks, rows, rec, keep_log, cfg, tables, state, lg, work):
-    """`_run_packed` for `FastEngine.tile_runner`, whose callers read the record, not the returned end and
-    log length: returning nothing spares boxing a tuple on every tile."""
-    _run_packed(ops, opsizes, masks, banks, rows, rec, keep_log, cfg, tables, state, lg, work)
+    """`_run_packed` for `FastEngine.tile_runner`, which needs the EOC cycle but not the log length: returning
+    one integer spares boxing a tuple on every tile."""
+    return _run_packed(ops, opsizes, masks, banks, rows, rec, keep_log, cfg, tables, state, lg, work)[0]
 
 
 def _pack(arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -1024,8 +1024,10 @@ class FastEngine:
         k = kernel(self.fast_start)
         memo = self.memo
         takes: dict[int, tuple] = {}  # id(opsize) -> (opsize, whether the memo takes its program)
-        if hasattr(k, "py_func"):  # the JIT (not an ahead-of-time build): the entry that returns nothing
+        aot = not hasattr(k, "py_func")
+        if not aot:  # the JIT (not an ahead-of-time build): the entry that returns the EOC cycle alone
             k = _run_tile
+        play = memo.player() if memo is not None else None
         cfg, tables, flat, work = self._cfg, self._tables, self.state.flat, self._work
         scal = a["scal"]
         buf = [np.zeros((1 << 12, N_REC), np.int64)]
@@ -1049,18 +1051,26 @@ class FastEngine:
                         takes.clear()
                     seen = takes[id(opsize)] = (opsize, memo.takes(op.shape[0], opsize, mask))
                 if seen[1]:
-                    self._run_memoised((op, opsize, mask, bank, row), rec)
+                    hit, end, token = play(op, opsize, mask, bank, row, rec)
+                    if not hit:
+                        end = run(op, opsize, mask, bank, row, rec)
+                        memo.store(token, end, op, opsize, mask, rec)
                     return rec
+            run(op, opsize, mask, bank, row, rec)
+            return rec
+
+        def run(op, opsize, mask, bank, row, rec) -> int:
+            """The kernel's run; returns the EOC cycle or -1."""
             call = direct[0]
             if call is None:
-                k(op, opsize, mask, bank, row, rec, False, cfg, tables, flat, _NO_LOG, work)
+                end = k(op, opsize, mask, bank, row, rec, False, cfg, tables, flat, _NO_LOG, work)
                 direct[0] = compiled_entry(k, (op, opsize, mask, bank, row, rec, False, cfg, tables, flat,
                                                 _NO_LOG, work))
             else:
-                call(op, opsize, mask, bank, row, rec, False, cfg, tables, flat, _NO_LOG, work)
+                end = call(op, opsize, mask, bank, row, rec, False, cfg, tables, flat, _NO_LOG, work)
             if scal[SCAL_STALL_CMD] >= 0:
                 self._stalled()
-            return rec
+            return int(end[0] if aot else end)
 
         return run_tile
 
