@@ -187,28 +187,32 @@ class UnitPool:
         sc = self.scale
         free, owner, busy, spans = self.free, self.owner, self.busy, self.spans
         got = self._job_shapes.get(id(passes))
-        if got is None or got[0] is not passes:  # each pass's `_shape`, looked up once per passes tuple
-            got = self._job_shapes[id(passes)] = (passes, [self._shape(p)[:3] for p in passes])
+        if got is None or got[0] is not passes:
+            # each pass's `_shape`, looked up once per passes tuple, its offsets, depth and window times scale
+            # (the same products as computed per call)
+            got = self._job_shapes[id(passes)] = (passes, [
+                (tuple((u, first * sc, last * sc) for u, first, last in per), depth * sc, win * sc)
+                for per, depth, win in (self._shape(p)[:3] for p in passes)])
         streamed = arrivals is not None and len(arrivals) > 0  # the first pass only
         for per, depth, win in got[1]:
             s = t
             for u, first, _ in per:
-                v = free[u] - first * sc
+                v = free[u] - first
                 if v > s:
                     s, binding = v, owner[u]
             if streamed:
                 end_issue = stream_end(arrivals, s, self._scaled(suffix))
                 streamed = False
             else:
-                end_issue = s + win * sc
+                end_issue = s + win
             for u, first, last in per:
-                hold_from, hold_to = s + first * sc, end_issue + last * sc
+                hold_from, hold_to = s + first, end_issue + last
                 busy[u] += hold_to - hold_from
                 free[u] = hold_to
                 owner[u] = job
                 if spans is not None:
                     spans.append((u, hold_from, hold_to, job))
-            t = end_issue + depth * sc
+            t = end_issue + depth
         return t, binding
 
 

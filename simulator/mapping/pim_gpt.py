@@ -102,7 +102,6 @@ class PimGptMapping:
         self._templates: dict = {}
         self._chunk_cache: dict = {}
         self._layer_copies: dict = {}  # id(program) -> (program, its copy in every layer block); bounded
-        self._tile_reuse: dict = {}  # K/V write piece / p . V node -> its last tile, reused while nothing changed
         org = arch.organisation
         self.C, self.B = org.channels, org.banks
         self.CB = self.C * self.B
@@ -461,8 +460,11 @@ class PimGptMapping:
             self._readout_cache[key] = got
         return got[1]
 
-    # ctx-dependent nodes: built by these, so a token's graph is a cached template with them replaced
-    def _embed_tile(self, ctx: int, op) -> PimTile:
+    # ctx-dependent nodes. A family is one kind of them (e.g. the score tile of every layer): `parts(ctx)` gives
+    # what its nodes are made of, the same cached objects while they do not change; make(ctx, parts, ...) one
+    # node. `token_graph` remakes a family's nodes only when a part is not the last token's object (a node is
+    # immutable and fully determined by its parts and its place in the graph).
+    def _embed_tile(self, ctx: int, parts, op) -> PimTile:  # parts: None, a new row every token
         index = (ctx - 1) if "position" in op.name else (ctx - 1) % op.weights[0].shape[0]
         return PimTile(op.name, "embedding", self._lookup_program(op.name, index), kind="embedding")
 
@@ -498,37 +500,32 @@ class PimGptMapping:
     def _v_segment_pieces(self, p: int, cols: int) -> list[Program]:
         return _cut_at_loads(from_rows(self._v_segment_rows(p, cols)))
 
-    def _in_layer(self, prog: Program, off: int) -> Program:
-        """prog.shifted(off) for a layer block offset; a program's copies for every layer are made at once
-        and kept while later tokens reuse the program (score and p . V programs change every few tokens)."""
+    def _in_layers(self, prog: Program) -> list[Program]:
+        """prog.shifted(off) for every layer block offset, made at once and kept while later tokens reuse the
+        program (score and p . V programs change every few tokens, a V write piece once per V pass)."""
         got = self._layer_copies.get(id(prog))
         if got is None or got[0] is not prog:
             if len(self._layer_copies) >= 64:
                 self._layer_copies.clear()
             got = (prog, prog.shifted_many(np.arange(self.layers, dtype=np.int64) * self.layer_rows))
             self._layer_copies[id(prog)] = got
-        return got[1][off // self.layer_rows]
+        return got[1]
 
-    def _append_tile(self, ctx: int, name: str, j: int, off: int, deps) -> PimTile:
-        prog = self._in_layer(self._append_chunks(ctx)[j], off)  # a V piece: the same program all its V pass
-        return self._reused((name, j), prog, deps,
-                            lambda: PimTile(f"{name}.{j}", "kv_append", prog, deps, shadow=True, kind="kv_write"))
+    def _append_parts(self, ctx: int, j: int) -> tuple:
+        return (self._in_layers(self._append_chunks(ctx)[j]),)  # a V piece: the same program all its V pass
 
-    def _reused(self, key, prog, deps, make) -> PimTile:
-        """The tile last made under `key` while its program is the same object and its inputs are equal (a
-        tile is immutable and fully determined by them), else a new one from `make()`."""
-        t = self._tile_reuse.get(key)
-        if t is None or t.program is not prog or t.deps != deps:
-            t = self._tile_reuse[key] = make()
-        return t
+    def _append_tile(self, ctx: int, parts, name: str, layer: int, deps) -> PimTile:
+        return PimTile(name, "kv_append", parts[0][layer], deps, shadow=True, kind="kv_write")
 
-    def _score_tile(self, ctx: int, name: str, off: int, deps) -> PimTile:
+    def _score_parts(self, ctx: int) -> tuple:
         prog = self._score_rel(ctx - 1)
-        return PimTile(name, "attn_score", self._in_layer(prog, off), deps,
-                       readouts=self._score_readouts(ctx - 1, prog))
+        return self._in_layers(prog), self._score_readouts(ctx - 1, prog)
 
-    def _softmax_job(self, ctx: int, name: str, deps, tile: int) -> AsicJob:
-        passes, win, ops = self._softmax_parts(ctx, tile >= 0)
+    def _score_tile(self, ctx: int, parts, name: str, layer: int, deps) -> PimTile:
+        return PimTile(name, "attn_score", parts[0][layer], deps, readouts=parts[1])
+
+    def _softmax_job(self, ctx: int, parts, name: str, deps, tile: int) -> AsicJob:
+        passes, win, ops = parts
         return AsicJob(name, "softmax", passes, deps, tile, win, ops)
 
     @lru_cache(maxsize=4)
@@ -541,18 +538,17 @@ class PimGptMapping:
             win = self._stream_suffix(ro, passes[0].stages, passes[0].stages)
         return passes, win, _op_counts("softmax", ctx, self.asic, (("rows", self.heads),))
 
-    def _value_tile(self, ctx: int, name: str, off: int, deps) -> PimTile:
-        prog = self._value_rel(ctx - 1)
-        layer_prog = self._in_layer(prog, off)  # serves many tokens (with its read-outs)
-        return self._reused(name, layer_prog, deps, lambda: PimTile(
-            name, "attn_value", layer_prog, deps, readouts=self._value_readouts(ctx - 1, prog)))
+    def _value_parts(self, ctx: int) -> tuple:
+        prog = self._value_rel(ctx - 1)  # serves many tokens (with its read-outs)
+        return self._in_layers(prog), self._value_readouts(ctx - 1, prog)
+
+    def _value_tile(self, ctx: int, parts, name: str, layer: int, deps) -> PimTile:
+        return PimTile(name, "attn_value", parts[0][layer], deps, readouts=parts[1])
 
     _VALUE_OUT = (("valu", 2),)  # + p_t * v_t of the current token, added as each read-out arrives
 
-    def _value_out_job(self, ctx: int, name: str, deps, tile: int) -> AsicJob:
-        passes, win, ops = self._value_out_parts(ctx, tile >= 0)
-        if tile < 0:
-            return AsicJob(name, "attn_value", passes, deps, ops=ops)
+    def _value_out_job(self, ctx: int, parts, name: str, deps, tile: int) -> AsicJob:
+        passes, win, ops = parts  # win: None when not streamed (tile -1)
         return AsicJob(name, "attn_value", passes, deps, tile, win, ops)
 
     @lru_cache(maxsize=4)
@@ -595,26 +591,28 @@ class PimGptMapping:
         tpl = self._templates.get(key)
         if tpl is None:
             tpl = self._templates[key] = self._build_graph(ctx)
-            return list(tpl[0])
-        g = list(tpl[0])
-        for i, fn, args in tpl[1]:
-            g[i] = fn(ctx, *args)
-        return g
+        else:
+            _remake(tpl, ctx)
+        return list(tpl[0])
 
     def _build_graph(self, ctx: int) -> tuple[list, list]:
+        """The template of ctx's graph shape: (its nodes, as of the last token, and its families of
+        ctx-dependent nodes, each [parts, parts' extra arguments, make, members (index, make's arguments),
+        the last token's parts])."""
         g: list = []
-        patches: list = []
+        families: dict = {}
 
-        def per_ctx(fn, *args) -> int:
-            g.append(fn(ctx, *args))
-            patches.append((len(g) - 1, fn, args))
+        def per_ctx(parts, pargs: tuple, make, *args) -> int:
+            """A node made per token: make(ctx, parts(ctx, *pargs), *args) (parts None: remade every token)."""
+            g.append(None)
+            families.setdefault((parts, pargs), [parts, pargs, make, [], None])[3].append((len(g) - 1, args))
             return len(g) - 1
 
         last = resid = -1
         embeds = []
         for op in self.pre_ops:
             if op.kind == "embedding":
-                last = per_ctx(self._embed_tile, op)
+                last = per_ctx(None, (), self._embed_tile, op)
                 embeds.append(last)
             elif op.kind == "add":
                 g.append(self._job(op.name, "embedding", "vec_add", self.d, embeds))
@@ -624,7 +622,6 @@ class PimGptMapping:
         H, hd = self.heads, self.hd
         layer_ops = self.layer_ops
         for layer in range(self.layers):
-            off = layer * self.layer_rows
             q_node = p_node = score_tile = -1
             for i, op in enumerate(layer_ops):
                 name = f"layer{layer}.{op.name}"
@@ -643,21 +640,23 @@ class PimGptMapping:
                     last = len(g) - 1
                 elif kind == "kv_append":
                     for j in range(n_pieces):
-                        per_ctx(self._append_tile, name, j, off, (last,))
+                        per_ctx(self._append_parts, (j,), self._append_tile, f"{name}.{j}", layer, (last,))
                 elif kind == "attn_score":
                     g.append(self._job(name + ".self", "attn_score", "dot", hd, (last,), rows=H,
                                        count_kind="vec_add", count_shape=(("rows", 2 * H),)))
                     q_node = len(g) - 1
                     if ctx > 1:
-                        score_tile = per_ctx(self._score_tile, name, off, (last,))
+                        score_tile = per_ctx(self._score_parts, (), self._score_tile, name, layer, (last,))
                 elif kind == "softmax":
                     deps = (q_node,) + ((score_tile,) if score_tile >= 0 else ())
-                    last = p_node = per_ctx(self._softmax_job, name, deps, score_tile)
+                    last = p_node = per_ctx(self._softmax_parts, (score_tile >= 0,), self._softmax_job, name, deps,
+                                           score_tile)
                 elif kind == "attn_value":
                     t = -1
                     if ctx > 1:
-                        t = per_ctx(self._value_tile, name, off, (p_node,))
-                    last = per_ctx(self._value_out_job, name + ".out", (t,) if t >= 0 else (p_node,), t)
+                        t = per_ctx(self._value_parts, (), self._value_tile, name, layer, (p_node,))
+                    last = per_ctx(self._value_out_parts, (t >= 0,), self._value_out_job, name + ".out",
+                                   (t,) if t >= 0 else (p_node,), t)
                 elif kind in ("layernorm", "rmsnorm"):
                     g.append(self._job(name, "layernorm", kind, self.d, (last,)))
                     last = len(g) - 1
@@ -673,8 +672,24 @@ class PimGptMapping:
             elif op.kind == "lm_head":
                 last = self._gemv_nodes(g, op.name, "lm_head", op, self.weight_program(-1, "lm_head"), self.lm,
                                         (last,))
-        return g, patches
+        tpl = (g, list(families.values()))
+        _remake(tpl, ctx)
+        return tpl
 
     @property
     def trace_source(self) -> str:
         return getattr(self.trace, "source", self.model.name)
+
+
+def _remake(tpl: tuple, ctx: int) -> None:
+    """Bring a template's ctx-dependent nodes to ctx: a family's nodes are remade when one of its parts is not
+    the object the last token's were made of (`PimGptMapping._build_graph`)."""
+    g = tpl[0]
+    for fam in tpl[1]:
+        parts_of, pargs, make, members, last = fam
+        parts = None if parts_of is None else parts_of(ctx, *pargs)
+        if parts is not None and last is not None and all(a is b for a, b in zip(parts, last)):
+            continue
+        fam[4] = parts
+        for i, args in members:
+            g[i] = make(ctx, parts, *args)
