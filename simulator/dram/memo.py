@@ -513,8 +513,9 @@ class RunMemo:
 
     def takes(self, instructions: int, opsize: np.ndarray, mask: np.ndarray) -> bool:
         """Whether a program is worth a lookup: at least `min_columns` column requests (a hit costs about as
-        much as simulating a few dozen instructions), sent to every channel or to none (a program that leaves
-        some channels out splits them into classes anew each time: measured, its lookups mostly miss)."""
+        much as simulating a few dozen instructions), sent to every channel or to none (one that leaves some
+        channels out, a K/V write, splits them anew each time; taking those too gave a GPT2-XL generation
+        41.5 k more hits and 7.6 k more misses and no measurable speed-up: 8.8-9.4 s against 9.1-9.3 s)."""
         return (instructions > 0 and instructions >= min(_MIN_INSTRUCTIONS, self.min_columns)
                 and int(np.sum(opsize)) >= self.min_columns
                 and int(np.bitwise_or.reduce(mask)) in (0, self.all_channels))
