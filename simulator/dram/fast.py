@@ -910,7 +910,7 @@ class FastEngine:
         self.state = FastState(cfg)
         self._work = np.zeros(2 * org.channels, np.int64)  # the kernel's scratch: two counts per channel class
         self._use_memo = MEMO_DEFAULT if memo is None else memo
-        self._kernel = None  # the kernel `_run_memoised` calls, found at its first call
+        self._kernel = None  # the kernel `_kernel_run` calls, found at its first call
         gap = timing_arrays(tm).gap
         rptr, rscope, rnext, rcyc = _rules_csr(gap)
         # pitch of back-to-back identical column commands: the largest self-constraint that applies
@@ -958,7 +958,7 @@ class FastEngine:
                 rec = np.zeros((len(op), N_REC), np.int64)  # an entry keeps the record for later x_after callers
             # the memo's compiled entries take a C-contiguous int64 record (simulator/dram/native.py)
             work = rec if rec.flags.c_contiguous and rec.dtype == np.int64 else np.zeros((len(op), N_REC), np.int64)
-            out = self._run_memoised(prog, work), _NO_LOG
+            out = self._run_memoised(*prog, work, self._kernel_run), _NO_LOG
             if work is not rec:
                 rec[:] = work
         else:
@@ -990,20 +990,25 @@ class FastEngine:
         (`RunMemo.takes`)."""
         return self.memo is not None and not keep_log and self.memo.takes(len(op), opsize, mask)
 
-    def _run_memoised(self, prog: tuple, rec: np.ndarray) -> int:
-        """Run a program (C-contiguous int64 arrays, a full-length record) through the memo; returns its EOC
-        cycle or -1."""
+    def _run_memoised(self, op, opsize, mask, bank, row, rec, run) -> int:
+        """Run a program (C-contiguous int64 arrays, a full-length record) through the memo: a hit plays the
+        stored effect, a miss runs `run(op, opsize, mask, bank, row, rec)` (the kernel; returns the EOC cycle)
+        and stores it. Returns the EOC cycle or -1."""
+        hit, end, token = self.memo.lookup(op, opsize, mask, bank, row, rec)
+        if not hit:
+            end = run(op, opsize, mask, bank, row, rec)
+            self.memo.store(token, end, op, opsize, mask, rec)
+        return end
+
+    def _kernel_run(self, op, opsize, mask, bank, row, rec) -> int:
+        """One run of the kernel through its dispatcher (C-contiguous int64 arrays); returns the EOC cycle."""
         k = self._kernel
         if k is None:
             k = self._kernel = kernel(self.fast_start)  # looked up once (it reads the environment)
-        scal = self.state.arrays["scal"]
-        hit, end, token = self.memo.lookup(*prog, rec)
-        if hit:
-            return end
-        end = int(k(*prog, rec, False, self._cfg, self._tables, self.state.flat, _NO_LOG, self._work)[0])
-        if scal[SCAL_STALL_CMD] >= 0:
+        end = int(k(op, opsize, mask, bank, row, rec, False, self._cfg, self._tables, self.state.flat, _NO_LOG,
+                    self._work)[0])
+        if self.state.arrays["scal"][SCAL_STALL_CMD] >= 0:
             self._stalled()
-        self.memo.store(token, end, prog[0], prog[1], prog[2], rec)
         return end
 
     def _stalled(self):
@@ -1027,7 +1032,6 @@ class FastEngine:
         aot = not hasattr(k, "py_func")
         if not aot:  # the JIT (not an ahead-of-time build): the entry that returns the EOC cycle alone
             k = _run_tile
-        play = memo.player() if memo is not None else None
         cfg, tables, flat, work = self._cfg, self._tables, self.state.flat, self._work
         scal = a["scal"]
         buf = [np.zeros((1 << 12, N_REC), np.int64)]
@@ -1051,10 +1055,7 @@ class FastEngine:
                         takes.clear()
                     seen = takes[id(opsize)] = (opsize, memo.takes(op.shape[0], opsize, mask))
                 if seen[1]:
-                    hit, end, token = play(op, opsize, mask, bank, row, rec)
-                    if not hit:
-                        end = run(op, opsize, mask, bank, row, rec)
-                        memo.store(token, end, op, opsize, mask, rec)
+                    self._run_memoised(op, opsize, mask, bank, row, rec, run)
                     return rec
             run(op, opsize, mask, bank, row, rec)
             return rec

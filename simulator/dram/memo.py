@@ -556,36 +556,6 @@ class RunMemo:
                     return True, int(end), None
         return self._missed(key, h)
 
-    def player(self):
-        """`lookup` for many calls in a row (`FastEngine.tile_runner`, ~900 per GPT2-XL token), with its
-        per-call Python work done once: returns play(op, opsize, mask, bank, row, rec) -> what `lookup`
-        returns. Its first calls go through `lookup`, which finds the native entries."""
-        cfg, tables, state, out, order = self.cfg, self.tables, self.state, self._out, self._order
-        keys, table, direct = self._keys, self.table, self._direct  # cleared in place, never replaced
-        fns = [None, None]
-
-        def play(op, opsize, mask, bank, row, rec):
-            key_fn, hit_fn = fns
-            n = op.shape[0]
-            key = keys.get(n)
-            if hit_fn is None or key is None:
-                got = self.lookup(op, opsize, mask, bank, row, rec)
-                fns[0], fns[1] = direct.get("_key"), direct.get("_hit")
-                return got
-            h = key_fn(cfg, tables, state, op, opsize, mask, bank, row, key, out, order)
-            bucket = table.get((n, h))
-            if bucket is not None:
-                base, klen = int(out[0]), int(out[1])
-                for item in bucket:
-                    end = hit_fn(cfg, tables, state, key, klen, item[0], item[1], op, opsize, mask, rec, base)
-                    if end != _NOT_HIT:
-                        self.hits += 1
-                        item[2] += 1
-                        return True, int(end), None
-            return self._missed(key, h)
-
-        return play
-
     def _missed(self, key, h) -> tuple[bool, int, object]:
         """A miss of the key just built: the token `store` needs after the run."""
         self.misses += 1
